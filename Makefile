@@ -1,0 +1,73 @@
+# The few verbs a newcomer needs. Every target sets up what it needs first (idempotent).
+#   make run     set up, train if needed, start Rasa + action server + app (Ctrl-C stops all)
+#   make test    set up, train if needed, lint, run the whole test suite
+#   make train   (re)train the Rasa model if data/, config.yml or domain.yml changed
+#   make bench   message-path benchmark against Rasa's own REST channel
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+RASA_VENV := .venv-rasa
+PY        := $(VENV)/bin/python
+PYTHON311 ?=
+PYTHON310 ?=
+
+APP_STAMP  := $(VENV)/.installed-app
+DEV_STAMP  := $(VENV)/.installed-dev
+RASA_STAMP := $(RASA_VENV)/.installed
+BROWSER_STAMP := $(VENV)/.installed-browser
+
+.PHONY: help setup setup-dev run train test lint format bench clean
+
+help:
+	@sed -n '2,6p' Makefile | sed 's/^# \{0,1\}//'
+
+$(APP_STAMP): requirements/app.txt
+	@test -x $(PY) || $${PYTHON311:-$$(scripts/find-python 3.11)} -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements/app.txt
+	@touch $@
+
+$(DEV_STAMP): $(APP_STAMP) requirements/dev.txt
+	$(PY) -m pip install --quiet -r requirements/dev.txt
+	@touch $@
+
+$(RASA_STAMP): requirements/rasa.txt
+	@test -x $(RASA_VENV)/bin/python || $${PYTHON310:-$$(scripts/find-python 3.10)} -m venv $(RASA_VENV)
+	$(RASA_VENV)/bin/python -m pip install --quiet -r requirements/rasa.txt
+	@touch $@
+
+# The end-to-end browser test drives Debian's Chromium (Playwright cannot download one here).
+$(BROWSER_STAMP): $(DEV_STAMP)
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@touch $@
+
+setup: $(APP_STAMP) $(RASA_STAMP)
+
+setup-dev: setup $(DEV_STAMP) $(BROWSER_STAMP)
+
+train: setup
+	$(PY) -m bot train
+
+run: setup
+	$(PY) -m bot run
+
+lint: setup-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: setup-dev
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: setup-dev lint
+	$(PY) -m bot train
+	$(PY) -m pytest
+
+bench: setup-dev
+	$(PY) -m bot train
+	$(PY) bench/turns.py
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Channel adapters: one module per channel, plus the message shapes they share."""

@@ -1,0 +1,1 @@
+"""The conversation core: settings, app, message path, Rasa client, store, command line."""

@@ -1,0 +1,243 @@
+"""The three processes of the assistant (Rasa, action server, app): how each is started,
+how we know it is ready, and one supervisor that starts and stops them together."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import yaml
+from pydantic import SecretStr
+from sqlalchemy.engine.url import make_url
+
+from bot.settings import PROJECT_ROOT, Settings
+from bot.training import rasa_environment
+
+
+class ProcessFailed(RuntimeError):
+    """A process exited or did not become healthy in time."""
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """How to start one process and how to tell it is ready."""
+
+    name: str
+    argv: Sequence[str]
+    health_url: str
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    startup_seconds: float = 120.0
+
+
+def port_of(url: str) -> int:
+    """The port of an http URL (80 if none is given)."""
+    return urlsplit(url).port or 80
+
+
+def app_environment(settings: Settings) -> dict[str, str]:
+    """Environment for our own processes: every setting, so they see what the supervisor sees."""
+    env = dict(os.environ)
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        env[name.upper()] = str(value)
+    env["DATABASE_URL"] = settings.effective_database_url
+    env["PYTHONPATH"] = str(PROJECT_ROOT)
+    return env
+
+
+def rasa_tracker_store(settings: Settings) -> dict[str, object]:
+    """Rasa's tracker store: our PostgreSQL if we use one, else a SQLite file under var/."""
+    url = make_url(settings.effective_database_url)
+    if url.get_backend_name() == "postgresql":
+        return {
+            "type": "SQL",
+            "dialect": "postgresql",
+            "url": url.host or "localhost",
+            "port": url.port or 5432,
+            "db": url.database,
+            "username": url.username,
+            "password": url.password,
+        }
+    return {"type": "SQL", "dialect": "sqlite", "db": str(settings.var_dir / "rasa-tracker.db")}
+
+
+def write_rasa_config(settings: Settings, directory: Path) -> tuple[Path, Path]:
+    """Rasa's endpoints.yml and credentials.yml, generated from our settings."""
+    directory.mkdir(parents=True, exist_ok=True)
+    endpoints = directory / "endpoints.yml"
+    credentials = directory / "credentials.yml"
+    endpoints.write_text(
+        yaml.safe_dump(
+            {
+                "action_endpoint": {"url": settings.action_server_url.rstrip("/") + "/webhook"},
+                "tracker_store": rasa_tracker_store(settings),
+            }
+        )
+    )
+    credentials.write_text(yaml.safe_dump({"rest": None}))
+    return endpoints, credentials
+
+
+def rasa_spec(settings: Settings, *, model: Path, config_dir: Path) -> ProcessSpec:
+    """The Rasa server, in its own virtual environment, listening on loopback only."""
+    endpoints, credentials = write_rasa_config(settings, config_dir)
+    rasa_url = urlsplit(settings.rasa_url)
+    return ProcessSpec(
+        name="rasa",
+        argv=[
+            str(settings.rasa_executable),
+            "run",
+            "--model",
+            str(model),
+            "--endpoints",
+            str(endpoints),
+            "--credentials",
+            str(credentials),
+            "--enable-api",
+            "--auth-token",
+            settings.rasa_token.get_secret_value(),
+            "--interface",
+            rasa_url.hostname or "127.0.0.1",
+            "--port",
+            str(port_of(settings.rasa_url)),
+            "--response-timeout",
+            str(int(settings.rasa_timeout_seconds)),
+        ],
+        health_url=f"{settings.rasa_url.rstrip('/')}/status?token="
+        + settings.rasa_token.get_secret_value(),
+        log_path=settings.var_dir / "log" / "rasa.log",
+        env=rasa_environment(settings),
+        startup_seconds=180.0,
+    )
+
+
+def action_server_spec(settings: Settings) -> ProcessSpec:
+    """The rasa-sdk action server serving `actions/` on Python 3.11."""
+    return ProcessSpec(
+        name="action-server",
+        argv=[
+            sys.executable,
+            "-m",
+            "rasa_sdk",
+            "--actions",
+            "actions",
+            "--port",
+            str(port_of(settings.action_server_url)),
+        ],
+        health_url=settings.action_server_url.rstrip("/") + "/health",
+        log_path=settings.var_dir / "log" / "action-server.log",
+        env=app_environment(settings),
+    )
+
+
+def app_spec(settings: Settings) -> ProcessSpec:
+    """The FastAPI app: channels, health, retries."""
+    return ProcessSpec(
+        name="app",
+        argv=[
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bot.app:create_app",
+            "--factory",
+            "--host",
+            settings.app_host,
+            "--port",
+            str(settings.app_port),
+            "--no-access-log",
+        ],
+        health_url=f"http://{settings.app_host}:{settings.app_port}/webchat",
+        log_path=settings.var_dir / "log" / "app.log",
+        env=app_environment(settings),
+    )
+
+
+class Supervisor:
+    """Starts processes, waits until each is healthy, and stops them all together."""
+
+    def __init__(self) -> None:
+        self._running: list[tuple[ProcessSpec, subprocess.Popen[bytes]]] = []
+
+    def start(self, spec: ProcessSpec, *, echo: bool = False) -> None:
+        """Start one process in its own session; its output goes to its log (and the console)."""
+        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(spec.log_path, "ab")  # noqa: SIM115 - the child owns it for its lifetime
+        process = subprocess.Popen(
+            spec.argv,
+            cwd=PROJECT_ROOT,
+            env=spec.env or None,
+            stdout=None if echo else log,
+            stderr=None if echo else subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
+        )
+        log.close()
+        self._running.append((spec, process))
+
+    def wait_healthy(self, spec: ProcessSpec) -> float:
+        """Block until `spec`'s health URL answers 200; seconds waited."""
+        process = self._process(spec)
+        started = time.monotonic()
+        while time.monotonic() - started < spec.startup_seconds:
+            if process.poll() is not None:
+                raise ProcessFailed(
+                    f"{spec.name} exited with code {process.returncode}; see {spec.log_path}"
+                    + _tail(spec.log_path)
+                )
+            try:
+                if httpx.get(spec.health_url, timeout=2.0).status_code == 200:
+                    return time.monotonic() - started
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise ProcessFailed(f"{spec.name} was not healthy after {spec.startup_seconds:.0f}s")
+
+    def first_exited(self) -> ProcessSpec | None:
+        """A process that has stopped, if any."""
+        return next((spec for spec, p in self._running if p.poll() is not None), None)
+
+    def stop(self, name: str) -> None:
+        """Stop one process (SIGTERM, then SIGKILL after 15 s)."""
+        for spec, process in list(self._running):
+            if spec.name == name:
+                _terminate(process)
+                self._running.remove((spec, process))
+
+    def stop_all(self) -> None:
+        """Stop every process, newest first."""
+        for spec, _ in reversed(list(self._running)):
+            self.stop(spec.name)
+
+    def _process(self, spec: ProcessSpec) -> subprocess.Popen[bytes]:
+        return next(p for s, p in self._running if s.name == spec.name)
+
+
+def _terminate(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return ""
+    return "\n--- last lines ---\n" + "\n".join(text)

@@ -1,0 +1,69 @@
+"""Answers stored messages that were not answered: during an outage, or when a process died."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+
+import structlog
+
+from bot import store
+from bot.db import Database
+from bot.health import ServiceHealth
+from bot.pipeline import MessagePipeline
+
+log = structlog.get_logger("bot.retry")
+
+
+class RetryWorker:
+    """Every few seconds, while Rasa is up, re-answers messages waiting for a retry."""
+
+    def __init__(
+        self,
+        *,
+        database: Database,
+        pipeline: MessagePipeline,
+        health: ServiceHealth,
+        interval_seconds: float,
+        stale_after: timedelta,
+    ) -> None:
+        self._database = database
+        self._pipeline = pipeline
+        self._health = health
+        self._interval = interval_seconds
+        self._stale_after = stale_after
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Run in the background of the current event loop."""
+        self._task = asyncio.create_task(self._loop(), name="retry-worker")
+
+    async def stop(self) -> None:
+        """Stop the background loop."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def run_once(self) -> int:
+        """Retry what is due now; the number of messages answered."""
+        checks = await self._health.check_all(fresh=True)
+        if not (checks["rasa"].ok and checks["action_server"].ok):
+            return 0
+        async with self._database.session() as session:
+            due = await store.inbound_due_for_retry(session=session, stale_after=self._stale_after)
+        answered = 0
+        for message_id in due:
+            turn = await self._pipeline.retry(message_id)
+            if turn is not None and turn.status.value == "answered":
+                answered += 1
+        return answered
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.run_once()
+            except Exception:  # keep retrying on the next tick; the reason is logged
+                log.exception("retry_failed")

@@ -1,0 +1,1 @@
+"""Human handoff: agent queues, routing, the agent console and CSAT (not built yet)."""
