@@ -230,7 +230,10 @@ async def _handle_frame(
         return
     await websocket.send_json({"type": "ack", "id": client_id})
     try:
-        await services.pipeline.respond(accepted)
+        turn = await services.pipeline.respond(accepted)
+        if not turn.replies:
+            # Nothing to say (yet): the tab still learns the turn is over.
+            await websocket.send_json({"type": "replies", "messages": []})
     except Exception:
         log.exception("webchat_turn_failed", user_id=user_id)
         await _send_error(

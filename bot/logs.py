@@ -43,3 +43,5 @@ def configure_logging(*, level: str = "INFO", fmt: str = "json") -> None:
     root.setLevel(level.upper())
     # One line per turn is ours; uvicorn's access log would double it.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # httpx logs every request at INFO, including URLs that carry Rasa's token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -11,6 +11,7 @@ import structlog
 from bot import store
 from bot.db import Database
 from bot.health import ServiceHealth
+from bot.models import MessageStatus
 from bot.pipeline import MessagePipeline
 
 log = structlog.get_logger("bot.retry")
@@ -48,15 +49,17 @@ class RetryWorker:
 
     async def run_once(self) -> int:
         """Retry what is due now; the number of messages answered."""
+        async with self._database.session() as session:
+            due = await store.inbound_due_for_retry(session=session, stale_after=self._stale_after)
+        if not due:
+            return 0
         checks = await self._health.check_all(fresh=True)
         if not (checks["rasa"].ok and checks["action_server"].ok):
             return 0
-        async with self._database.session() as session:
-            due = await store.inbound_due_for_retry(session=session, stale_after=self._stale_after)
         answered = 0
         for message_id in due:
             turn = await self._pipeline.retry(message_id)
-            if turn is not None and turn.status.value == "answered":
+            if turn is not None and turn.status is MessageStatus.ANSWERED:
                 answered += 1
         return answered
 

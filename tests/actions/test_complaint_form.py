@@ -96,9 +96,9 @@ async def test_order_reference_answers() -> None:
     assert await _extract(_tracker("it's 482913", requested="complaint_order_ref")) == {
         "complaint_order_ref": "ORD-482913"
     }
-    assert await _extract(
-        _tracker("no", requested="complaint_order_ref", intent="deny")
-    ) == {"complaint_order_ref": "none"}
+    assert await _extract(_tracker("no", requested="complaint_order_ref", intent="deny")) == {
+        "complaint_order_ref": "none"
+    }
     assert await _extract(_tracker("the blue one", requested="complaint_order_ref")) == {
         "complaint_order_ref": "the blue one"
     }

@@ -127,7 +127,9 @@ async def test_due_for_retry_lists_waiting_and_abandoned_messages(database: Data
         await store.finish_inbound(
             session=session, message_id=waiting, status=MessageStatus.AWAITING_RETRY, error="down"
         )
-        await store.finish_inbound(session=session, message_id=answered, status=MessageStatus.ANSWERED)
+        await store.finish_inbound(
+            session=session, message_id=answered, status=MessageStatus.ANSWERED
+        )
         message = await session.get_one(Message, abandoned)
         message.status = MessageStatus.PROCESSING
         message.processing_started_at = utcnow() - STALE - timedelta(seconds=5)

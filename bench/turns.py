@@ -1,0 +1,203 @@
+"""Message-path benchmark: our web chat path against Rasa's own REST channel, same run.
+
+Starts Rasa (trained model), the action server and the app on free ports with a fresh
+SQLite database (or --database-url), then drives the same scripted conversations
+  A) straight to Rasa's REST channel (POST /webhooks/rest/webhook), and
+  B) through our web chat WebSocket (store, identity, Rasa, store, deliver),
+alternating A and B for several rounds, and prints messages/second and latency
+percentiles for both and their ratio.
+
+    .venv/bin/python bench/turns.py [--conversations 40] [--concurrency 10] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import websockets
+from pydantic import SecretStr
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.db import migrate
+from bot.processes import Supervisor, action_server_spec, app_spec, rasa_spec
+from bot.settings import Settings
+from bot.training import train
+from tests.support.ports import free_port
+
+# One realistic conversation: small talk, a full complaint (form + database write), its
+# status (database read), and answers from plain responses.
+SCRIPT = [
+    "hi there",
+    "I want to file a complaint, my parcel arrived damaged",
+    "ORD-482913",
+    "a replacement please",
+    "what's the status of my complaint",
+    "what are your opening hours?",
+    "thanks, bye",
+]
+
+
+@dataclass
+class Run:
+    """Latencies of one pass over all conversations on one path."""
+
+    latencies: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def throughput(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+
+Conversation = Callable[[list[float]], Awaitable[None]]
+
+
+async def rasa_conversation(http: httpx.AsyncClient, rasa_url: str, latencies: list[float]) -> None:
+    """One conversation straight to Rasa's REST channel."""
+    sender = f"bench-{uuid.uuid4().hex}"
+    for text in SCRIPT:
+        started = time.perf_counter()
+        response = await http.post(
+            f"{rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": text}
+        )
+        response.raise_for_status()
+        latencies.append(time.perf_counter() - started)
+
+
+async def webchat_conversation(ws_url: str, latencies: list[float]) -> None:
+    """One conversation through our web chat WebSocket, as the page speaks it."""
+    user = f"bench-{uuid.uuid4().hex[:16]}"
+    async with websockets.connect(f"{ws_url}?user_id={user}") as socket:
+        await socket.recv()  # history
+        for text in SCRIPT:
+            started = time.perf_counter()
+            await socket.send(json.dumps({"type": "message", "id": uuid.uuid4().hex, "text": text}))
+            while json.loads(await socket.recv())["type"] != "replies":
+                pass
+            latencies.append(time.perf_counter() - started)
+
+
+async def drive(conversation: Conversation, *, conversations: int, concurrency: int) -> Run:
+    """Run `conversations` conversations, `concurrency` at a time."""
+    run = Run()
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one() -> None:
+        async with gate:
+            await conversation(run.latencies)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(conversations)))
+    run.seconds = time.perf_counter() - started
+    return run
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """The pct-th percentile in milliseconds."""
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))
+    return ordered[index] * 1000
+
+
+def report(name: str, runs: list[Run]) -> tuple[float, list[float]]:
+    """Print one path's figures; return its throughput and all latencies."""
+    latencies = [lat for run in runs for lat in run.latencies]
+    throughput = sum(len(r.latencies) for r in runs) / sum(r.seconds for r in runs)
+    print(
+        f"{name:<28} {throughput:8.1f} msg/s   p50 {percentile(latencies, 50):7.1f} ms"
+        f"   p95 {percentile(latencies, 95):7.1f} ms"
+        f"   mean {statistics.mean(latencies) * 1000:7.1f} ms"
+        f"   ({len(latencies)} messages)"
+    )
+    return throughput, latencies
+
+
+async def benchmark(args: argparse.Namespace, settings: Settings) -> None:
+    rasa_url = settings.rasa_url
+    ws_url = f"ws://127.0.0.1:{settings.app_port}/webchat/ws"
+    limits = httpx.Limits(max_connections=args.concurrency * 2)
+    async with httpx.AsyncClient(timeout=120, limits=limits) as http:
+
+        def direct(latencies: list[float]) -> Awaitable[None]:
+            return rasa_conversation(http, rasa_url, latencies)
+
+        def ours(latencies: list[float]) -> Awaitable[None]:
+            return webchat_conversation(ws_url, latencies)
+
+        print("warming up...", file=sys.stderr)
+        await drive(direct, conversations=args.concurrency, concurrency=args.concurrency)
+        await drive(ours, conversations=args.concurrency, concurrency=args.concurrency)
+        direct_runs, our_runs = [], []
+        for round_number in range(args.rounds):
+            print(f"round {round_number + 1}/{args.rounds}...", file=sys.stderr)
+            options = {"conversations": args.conversations, "concurrency": args.concurrency}
+            direct_runs.append(await drive(direct, **options))
+            our_runs.append(await drive(ours, **options))
+    print(
+        f"\n{args.conversations} conversations x {len(SCRIPT)} messages, "
+        f"{args.concurrency} at a time, {args.rounds} rounds, database "
+        f"{settings.effective_database_url.split(':', 1)[0]}"
+    )
+    rasa_throughput, rasa_latencies = report("Rasa REST channel (direct)", direct_runs)
+    our_throughput, our_latencies = report("our web chat path", our_runs)
+    print(
+        f"ratio ours/Rasa: throughput {our_throughput / rasa_throughput:.2f}x, "
+        f"p50 {percentile(our_latencies, 50) / percentile(rasa_latencies, 50):.2f}x, "
+        f"p95 {percentile(our_latencies, 95) / percentile(rasa_latencies, 95):.2f}x "
+        f"(target: throughput >= 0.90x)"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--conversations", type=int, default=40)
+    parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        settings = Settings(
+            var_dir=Path(tmp),
+            database_url=args.database_url,
+            app_port=free_port(),
+            rasa_url=f"http://127.0.0.1:{free_port()}",
+            action_server_url=f"http://127.0.0.1:{free_port()}",
+            rasa_token=SecretStr(secrets.token_hex(8)),
+        )
+        model = train(settings.model_copy(update={"var_dir": Path("var").resolve()}))
+        migrate(settings.effective_database_url)
+        supervisor = Supervisor()
+        specs = [
+            action_server_spec(settings),
+            rasa_spec(settings, model=model, config_dir=Path(tmp) / "rasa"),
+            app_spec(settings),
+        ]
+        try:
+            for spec in specs:
+                supervisor.start(spec)
+            for spec in specs:
+                supervisor.wait_healthy(spec)
+            asyncio.run(benchmark(args, settings))
+        finally:
+            supervisor.stop_all()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
