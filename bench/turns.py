@@ -32,7 +32,7 @@ from pydantic import SecretStr
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.db import migrate
-from bot.processes import Supervisor, action_server_spec, app_spec, rasa_spec
+from bot.processes import Supervisor, assistant_specs
 from bot.settings import Settings
 from bot.training import train
 from tests.support.ports import free_port
@@ -183,16 +183,8 @@ def main() -> int:
         model = train(settings.model_copy(update={"var_dir": Path("var").resolve()}))
         migrate(settings.effective_database_url)
         supervisor = Supervisor()
-        specs = [
-            action_server_spec(settings),
-            rasa_spec(settings, model=model, config_dir=Path(tmp) / "rasa"),
-            app_spec(settings),
-        ]
         try:
-            for spec in specs:
-                supervisor.start(spec)
-            for spec in specs:
-                supervisor.wait_healthy(spec)
+            supervisor.start_all(assistant_specs(settings, model=model))
             asyncio.run(benchmark(args, settings))
         finally:
             supervisor.stop_all()

@@ -9,7 +9,7 @@ import time
 from types import FrameType
 
 from bot.db import migrate
-from bot.processes import ProcessFailed, Supervisor, action_server_spec, app_spec, rasa_spec
+from bot.processes import ProcessFailed, Supervisor, assistant_specs
 from bot.settings import Settings, get_settings
 from bot.training import TrainingError, train
 
@@ -23,23 +23,14 @@ def run(settings: Settings) -> int:
         return 1
     migrate(settings.effective_database_url)
     supervisor = Supervisor()
-    specs = [
-        action_server_spec(settings),
-        rasa_spec(settings, model=model, config_dir=settings.var_dir / "rasa"),
-        app_spec(settings),
-    ]
+    specs = assistant_specs(settings, model=model)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        for spec in specs:
-            supervisor.start(spec, echo=spec.name == "app")
-        for spec in specs:
-            print(f"Waiting for {spec.name} (log: {spec.log_path})...", file=sys.stderr)
-            seconds = supervisor.wait_healthy(spec)
-            print(f"  {spec.name} ready after {seconds:.0f}s", file=sys.stderr)
+        supervisor.start_all(specs, echo=["app"])
         print(
             f"\nThe assistant is running. Web chat: {settings.app_url}/webchat\n"
             f"Health: {settings.app_url}/health   Stop: Ctrl-C\n",

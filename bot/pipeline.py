@@ -41,10 +41,15 @@ class Turn:
 
 @dataclass(frozen=True)
 class Accepted:
-    """An inbound message safely stored, waiting to be answered."""
+    """An inbound message safely stored, waiting to be answered.
+
+    `claimed` when it was taken for processing in the same transaction (the usual case:
+    nothing earlier in its conversation is still unanswered).
+    """
 
     inbound: InboundMessage
     stored: store.StoredInbound
+    claimed: bool
     started: float
 
 
@@ -78,7 +83,8 @@ class MessagePipeline:
     async def accept(self, inbound: InboundMessage) -> Accepted:
         """Store `inbound` (idempotently); after this it is never lost."""
         started = time.perf_counter()
-        return Accepted(inbound, await self._store_inbound(inbound), started)
+        stored, claimed = await self._store_inbound(inbound)
+        return Accepted(inbound, stored, claimed, started)
 
     async def respond(self, accepted: Accepted, *, push: bool = True) -> Turn:
         """Answer an accepted message (after any earlier unanswered ones of its conversation).
@@ -89,6 +95,10 @@ class MessagePipeline:
         inbound, stored = accepted.inbound, accepted.stored
         if not stored.created:
             turn = await self._redelivered(stored)
+        elif accepted.claimed:
+            turn = await self._answer(
+                _Claimed(stored.message, stored.conversation, stored.identity)
+            )
         else:
             turn = await self._answer_in_order(stored.message.id, stored.conversation.id)
         if push:
@@ -130,8 +140,9 @@ class MessagePipeline:
     async def process(self, message_id: int) -> Turn | None:
         """Answer one stored inbound message through Rasa; None if someone else has it."""
         claimed = await self._claim(message_id)
-        if claimed is None:
-            return None
+        return None if claimed is None else await self._answer(claimed)
+
+    async def _answer(self, claimed: _Claimed) -> Turn:
         failure, replies = await self._ask_rasa(claimed)
         message = claimed.message
         if failure is not None:
@@ -163,13 +174,13 @@ class MessagePipeline:
             replies=tuple(outbound),
         )
 
-    async def _store_inbound(self, inbound: InboundMessage) -> store.StoredInbound:
+    async def _store_inbound(self, inbound: InboundMessage) -> tuple[store.StoredInbound, bool]:
         # Two deliveries of the same new message (or a new customer's first two messages)
         # can race on a unique constraint; the loser retries and finds the winner's row.
         for attempt in range(3):
             try:
                 async with self._database.session() as session:
-                    return await store.record_inbound(
+                    stored = await store.record_inbound(
                         session=session,
                         channel=inbound.channel,
                         address=inbound.sender_id,
@@ -178,6 +189,14 @@ class MessagePipeline:
                         payload={"metadata": inbound.metadata} if inbound.metadata else None,
                         idle_after=self._idle_after,
                     )
+                    claimed = stored.created and not await store.unanswered_before(
+                        session=session,
+                        conversation_id=stored.conversation.id,
+                        message_id=stored.message.id,
+                    )
+                    if claimed:
+                        store.claim_new_inbound(message=stored.message)
+                    return stored, claimed
             except IntegrityError:
                 if attempt == 2:
                     raise

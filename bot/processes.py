@@ -163,6 +163,20 @@ def app_spec(settings: Settings) -> ProcessSpec:
     )
 
 
+def assistant_specs(
+    settings: Settings, *, model: Path, app_settings: Settings | None = None
+) -> list[ProcessSpec]:
+    """The action server, Rasa and the app, in the order they should start.
+
+    `app_settings` lets the app see different URLs than Rasa (tests put a proxy between).
+    """
+    return [
+        action_server_spec(settings),
+        rasa_spec(settings, model=model, config_dir=settings.var_dir / "rasa"),
+        app_spec(app_settings or settings),
+    ]
+
+
 class Supervisor:
     """Starts processes, waits until each is healthy, and stops them all together."""
 
@@ -183,6 +197,15 @@ class Supervisor:
         )
         log.close()
         self._running.append((spec, process))
+
+    def start_all(self, specs: Sequence[ProcessSpec], *, echo: Sequence[str] = ()) -> None:
+        """Start every process at once, then wait until each is healthy (in order)."""
+        for spec in specs:
+            self.start(spec, echo=spec.name in echo)
+        for spec in specs:
+            print(f"Waiting for {spec.name} (log: {spec.log_path})...", file=sys.stderr)
+            seconds = self.wait_healthy(spec)
+            print(f"  {spec.name} ready after {seconds:.0f}s", file=sys.stderr)
 
     def wait_healthy(self, spec: ProcessSpec) -> float:
         """Block until `spec`'s health URL answers 200; seconds waited."""

@@ -236,6 +236,13 @@ async def record_inbound(
     return StoredInbound(message, conversation, identity, created=True)
 
 
+def claim_new_inbound(*, message: Message) -> None:
+    """Take a message just stored in this transaction for processing (no race possible)."""
+    message.status = MessageStatus.PROCESSING
+    message.processing_started_at = utcnow()
+    message.attempts = 1
+
+
 async def claim_inbound(*, session: AsyncSession, message_id: int, stale_after: timedelta) -> bool:
     """Atomically take an inbound message for processing; False if someone else has it.
 

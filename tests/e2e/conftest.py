@@ -13,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from bot.db import migrate
-from bot.processes import ProcessSpec, Supervisor, action_server_spec, app_spec, port_of, rasa_spec
+from bot.processes import ProcessSpec, Supervisor, assistant_specs, port_of
 from bot.settings import Settings
 from bot.training import train
 from tests.support.databases import postgres_database, sqlite_url
@@ -86,18 +86,10 @@ def stack(
         proxy = TcpProxy(listen_port=proxy_port, target_port=port_of(rasa_settings.rasa_url))
         proxy.start()
         supervisor = Supervisor()
-        action_server = action_server_spec(rasa_settings)
-        specs = [
-            action_server,
-            rasa_spec(rasa_settings, model=model, config_dir=tmp / "rasa"),
-            app_spec(app_settings),
-        ]
+        specs = assistant_specs(rasa_settings, model=model, app_settings=app_settings)
         try:
-            for spec in specs:
-                supervisor.start(spec)
-            for spec in specs:
-                supervisor.wait_healthy(spec)
-            yield Stack(app_settings, supervisor, proxy, action_server)
+            supervisor.start_all(specs)
+            yield Stack(app_settings, supervisor, proxy, specs[0])
         finally:
             supervisor.stop_all()
             proxy.stop()

@@ -289,18 +289,29 @@ async def test_action_server_down_message_saved_then_answered(stack: Stack, db: 
     assert inbound[0].attempts == 2
 
 
-async def test_each_turn_is_one_structured_log_line(stack: Stack) -> None:
-    async with ChatClient(stack.ws_url) as chat:
-        await chat.say("thanks a lot")
+def _turn_lines(stack: Stack) -> list[dict[str, Any]]:
     log_path = stack.settings.var_dir / "log" / "app.log"
-    turns = [
+    return [
         json.loads(line)
         for line in log_path.read_text().splitlines()
         if line.startswith("{") and '"event": "turn"' in line
     ]
-    assert turns, "no turn lines logged"
-    last = turns[-1]
-    assert last["channel"] == "webchat"
-    assert last["conversation_id"].startswith("conv-")
-    assert last["status"] == "answered"
-    assert isinstance(last["latency_ms"], float) and last["latency_ms"] > 0
+
+
+async def test_each_turn_is_one_structured_log_line(stack: Stack) -> None:
+    before = len(_turn_lines(stack))
+    async with ChatClient(stack.ws_url) as chat:
+        await chat.say("thanks a lot")
+
+    async def logged() -> bool:
+        return len(_turn_lines(stack)) > before
+
+    await _wait_for(logged, timeout=10)
+    new = _turn_lines(stack)[before:]
+    assert len(new) == 1
+    (turn,) = new
+    assert turn["channel"] == "webchat"
+    assert turn["conversation_id"].startswith("conv-")
+    assert turn["status"] == "answered"
+    assert turn["replies"] == 1
+    assert isinstance(turn["latency_ms"], float) and turn["latency_ms"] > 0
