@@ -8,6 +8,8 @@ import sys
 import time
 from types import FrameType
 
+from pydantic import ValidationError
+
 from bot.db import migrate
 from bot.processes import ProcessFailed, Supervisor, assistant_specs
 from bot.settings import Settings, get_settings
@@ -60,7 +62,14 @@ def main(argv: list[str] | None = None) -> int:
     train_parser.add_argument("--force", action="store_true", help="train even if up to date")
     commands.add_parser("migrate", help="bring the database schema up to date")
     args = parser.parse_args(argv)
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors()
+        )
+        print(f"error: invalid configuration (environment or .env): {problems}", file=sys.stderr)
+        return 2
     if args.command == "run":
         return run(settings)
     if args.command == "train":

@@ -61,7 +61,13 @@ class Settings(BaseSettings):
             ("sqlite://", "sqlite+aiosqlite://"),
         ):
             if url.startswith(plain):
-                return async_driver + url[len(plain) :]
+                url = async_driver + url[len(plain) :]
+                break
+        if url and not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "DATABASE_URL must be empty (embedded SQLite), sqlite:///path/to/file.db or "
+                f"postgresql://user:password@host:5432/dbname; got {url.split(':', 1)[0]}://..."
+            )
         return url
 
     @property

@@ -1,0 +1,48 @@
+"""How the processes are configured: Rasa's generated endpoints and credentials."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from bot.processes import app_environment, assistant_specs, write_rasa_config
+from bot.settings import Settings
+
+
+def test_rasa_config_on_embedded_sqlite(tmp_path: Path) -> None:
+    settings = Settings(var_dir=tmp_path, action_server_url="http://127.0.0.1:6055")
+    endpoints, credentials = write_rasa_config(settings, tmp_path / "rasa")
+    assert yaml.safe_load(endpoints.read_text()) == {
+        "action_endpoint": {"url": "http://127.0.0.1:6055/webhook"},
+        "tracker_store": {"type": "SQL", "dialect": "sqlite", "db": f"{tmp_path}/rasa-tracker.db"},
+    }
+    assert yaml.safe_load(credentials.read_text()) == {"rest": None}
+
+
+def test_rasa_tracker_store_shares_postgresql(tmp_path: Path) -> None:
+    settings = Settings(var_dir=tmp_path, database_url="postgresql://bot:pw@db.internal:6432/cs")
+    endpoints, _ = write_rasa_config(settings, tmp_path)
+    assert yaml.safe_load(endpoints.read_text())["tracker_store"] == {
+        "type": "SQL",
+        "dialect": "postgresql",
+        "url": "db.internal",
+        "port": 6432,
+        "db": "cs",
+        "username": "bot",
+        "password": "pw",
+    }
+
+
+def test_processes_share_the_settings(tmp_path: Path) -> None:
+    settings = Settings(var_dir=tmp_path, app_port=8123, rasa_url="http://127.0.0.1:5123")
+    env = app_environment(settings)
+    assert env["APP_PORT"] == "8123"
+    assert env["RASA_URL"] == "http://127.0.0.1:5123"
+    assert env["RASA_TOKEN"] == settings.rasa_token.get_secret_value()
+    assert env["DATABASE_URL"] == f"sqlite+aiosqlite:///{tmp_path}/assistant.db"
+    names = [spec.name for spec in assistant_specs(settings, model=tmp_path / "m.tar.gz")]
+    assert names == ["action-server", "rasa", "app"]
+    rasa = assistant_specs(settings, model=tmp_path / "m.tar.gz")[1]
+    assert list(rasa.argv[rasa.argv.index("--interface") :][:2]) == ["--interface", "127.0.0.1"]
+    assert "--enable-api" in rasa.argv
