@@ -28,6 +28,7 @@ from bot import store
 from bot.delivery import StoredReply
 from bot.deps import ServicesDep, SocketServicesDep
 from bot.models import Channel, Direction, Message
+from bot.services import Services
 
 log = structlog.get_logger("adapters.webchat")
 
@@ -177,9 +178,7 @@ async def chat_socket(
         hub.remove(user_id, websocket)
 
 
-async def _send_history_and_pending(
-    websocket: WebSocket, services: SocketServicesDep, user_id: str
-) -> None:
+async def _send_history_and_pending(websocket: WebSocket, services: Services, user_id: str) -> None:
     async with services.database.session() as session:
         history = await store.recent_messages(
             session=session, channel=Channel.WEBCHAT, address=user_id
@@ -196,7 +195,7 @@ async def _send_history_and_pending(
 
 
 async def _handle_frame(
-    websocket: WebSocket, services: SocketServicesDep, user_id: str, event: Mapping[str, Any]
+    websocket: WebSocket, services: Services, user_id: str, event: Mapping[str, Any]
 ) -> None:
     max_bytes = services.settings.max_message_bytes
     raw = event.get("text")

@@ -24,6 +24,7 @@ SERVICE_TROUBLE_NOTICE = (
     "Sorry, we're having trouble on our side right now. Your message is saved and "
     "we'll answer it here as soon as we're back."
 )
+GAVE_UP_NOTICE = "Sorry, I couldn't process that message. Could you try saying it another way?"
 # A message that fails this often while Rasa looks healthy is not retried again.
 MAX_ATTEMPTS = 5
 
@@ -150,20 +151,7 @@ class MessagePipeline:
             async with self._database.session() as session:
                 return await self._record_failure(session, claimed, failure, gave_up=gave_up)
         async with self._database.session() as session:
-            outbound = [
-                StoredReply(
-                    (
-                        await store.record_outbound(
-                            session=session,
-                            reply_to=message,
-                            text=reply.text,
-                            payload=reply.to_payload(),
-                        )
-                    ).id,
-                    reply,
-                )
-                for reply in replies
-            ]
+            outbound = [await _store_reply(session, message, reply) for reply in replies]
             await store.finish_inbound(
                 session=session, message_id=message.id, status=MessageStatus.ANSWERED
             )
@@ -286,15 +274,11 @@ class MessagePipeline:
             session=session, message_id=message.id, status=status, error=failure
         )
         notices: tuple[StoredReply, ...] = ()
-        if not already_told and message.attempts <= 1:
-            notice = BotReply(text=SERVICE_TROUBLE_NOTICE)
-            stored = await store.record_outbound(
-                session=session,
-                reply_to=message,
-                text=notice.text,
-                payload={"notice": "service_unavailable"},
-            )
-            notices = (StoredReply(stored.id, notice),)
+        if gave_up:
+            notices = (await _store_reply(session, message, BotReply(text=GAVE_UP_NOTICE)),)
+        elif not already_told and message.attempts <= 1:
+            notice = BotReply(text=SERVICE_TROUBLE_NOTICE, custom={"notice": "service_unavailable"})
+            notices = (await _store_reply(session, message, notice),)
         log.warning(
             "turn_deferred",
             conversation_id=claimed.conversation.public_id,
@@ -307,3 +291,10 @@ class MessagePipeline:
 
     async def _rasa_is_up(self) -> bool:
         return (await self._health.check("rasa")).ok
+
+
+async def _store_reply(session: AsyncSession, reply_to: Message, reply: BotReply) -> StoredReply:
+    stored = await store.record_outbound(
+        session=session, reply_to=reply_to, text=reply.text, payload=reply.to_payload()
+    )
+    return StoredReply(stored.id, reply)
