@@ -15,7 +15,6 @@ from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from bot.models import (
     Attachment,
@@ -347,11 +346,6 @@ async def others_awaiting_retry(
     return found is not None
 
 
-async def get_message(*, session: AsyncSession, message_id: int) -> Message | None:
-    """A message by primary key."""
-    return await session.get(Message, message_id)
-
-
 async def record_outbound(
     *,
     session: AsyncSession,
@@ -434,17 +428,6 @@ async def recent_messages(
         .limit(limit)
     )
     return list(reversed(list(rows)))
-
-
-async def conversation_messages(*, session: AsyncSession, conversation_id: int) -> list[Message]:
-    """Every message of a conversation with its attachments, oldest first."""
-    rows = await session.scalars(
-        select(Message)
-        .where(Message.conversation_id == conversation_id)
-        .options(selectinload(Message.attachments))
-        .order_by(Message.created_at, Message.id)
-    )
-    return list(rows)
 
 
 # --- complaints ---------------------------------------------------------------------
