@@ -57,10 +57,6 @@ class Run:
     latencies: list[float] = field(default_factory=list)
     seconds: float = 0.0
 
-    @property
-    def throughput(self) -> float:
-        return len(self.latencies) / self.seconds if self.seconds else 0.0
-
 
 Conversation = Callable[[list[float]], Awaitable[None]]
 
