@@ -15,7 +15,7 @@ PYTHON310 ?=
 APP_STAMP  := $(VENV)/.installed-app
 DEV_STAMP  := $(VENV)/.installed-dev
 RASA_STAMP := $(RASA_VENV)/.installed
-BROWSER_STAMP := $(VENV)/.installed-browser
+SYSTEM_STAMP := $(VENV)/.installed-system
 
 .PHONY: help setup setup-dev run train test lint format bench clean
 
@@ -37,14 +37,16 @@ $(RASA_STAMP): requirements/rasa.txt
 	$(RASA_VENV)/bin/python -m pip install --quiet -r requirements/rasa.txt
 	@touch $@
 
-# The end-to-end browser test drives Debian's Chromium (Playwright cannot download one here).
-$(BROWSER_STAMP): $(DEV_STAMP)
-	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+# Real servers the tests start: Debian's Chromium for the browser test (Playwright cannot
+# download one here) and Dovecot as the IMAP server of the email tests.
+$(SYSTEM_STAMP): $(DEV_STAMP)
+	@if ! command -v chromium >/dev/null || ! test -x /usr/sbin/dovecot; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium dovecot-imapd >/dev/null; fi
 	@touch $@
 
 setup: $(APP_STAMP) $(RASA_STAMP)
 
-setup-dev: setup $(DEV_STAMP) $(BROWSER_STAMP)
+setup-dev: setup $(DEV_STAMP) $(SYSTEM_STAMP)
 
 train: setup
 	$(PY) -m bot train

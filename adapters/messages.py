@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -111,3 +113,31 @@ def clean_text(raw: str, *, max_bytes: int = MAX_TEXT_BYTES) -> str:
 
 def _is_control(ch: str) -> bool:
     return ch not in "\n\t\r" and unicodedata.category(ch) in ("Cc", "Co")
+
+
+def numbered_options(buttons: Sequence[Button]) -> list[str]:
+    """Buttons as numbered lines ("1. Refund"), for channels that cannot show buttons."""
+    return [f"{number}. {button.title}" for number, button in enumerate(buttons, start=1)]
+
+
+OPTION_NUMBER = re.compile(r"^\s*(?:option\s*|#\s*)?(\d{1,2})\s*[.)]?\s*$", re.IGNORECASE)
+
+
+def choose_option(text: str, offered: Sequence[Button]) -> Button | None:
+    """The offered button a reply such as "2" (or "2." or "option 2") picks, if any."""
+    match = OPTION_NUMBER.match(text)
+    if match is None:
+        return None
+    number = int(match.group(1))
+    return offered[number - 1] if 1 <= number <= len(offered) else None
+
+
+def pick_offered(inbound: InboundMessage, offered: Sequence[Mapping[str, Any]]) -> InboundMessage:
+    """Replace a numbered answer to the last choices offered with the chosen button's payload;
+    the transcript keeps what the customer typed."""
+    buttons = [Button.model_validate(b) for b in offered if "title" in b and "payload" in b]
+    chosen = choose_option(inbound.text, buttons)
+    if chosen is None or not chosen.payload:
+        return inbound
+    metadata = {**inbound.metadata, "display_text": inbound.text, "chosen_option": chosen.title}
+    return inbound.model_copy(update={"text": chosen.payload, "metadata": metadata})

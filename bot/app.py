@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from adapters import webchat
+from adapters import sms, voice, webchat
+from adapters.messages import InvalidMessage
+from adapters.sms import SmsSender
 from bot.deps import ServicesDep
 from bot.logs import configure_logging
 from bot.models import Channel
@@ -27,6 +29,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         services = Services.build(settings)
         hub = webchat.WebchatHub()
         services.deliveries.register(Channel.WEBCHAT, hub.push)
+        if services.twilio is not None:
+            sender = SmsSender(
+                database=services.database,
+                twilio=services.twilio,
+                from_number=settings.twilio_phone_number,
+                status_callback=f"{settings.app_url}/twilio/sms/status",
+            )
+            services.deliveries.register(Channel.SMS, sender.push, resend_pending=True)
         app.state.services = services
         app.state.webchat_hub = hub
         services.retry.start()
@@ -37,6 +47,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Customer-service assistant", lifespan=lifespan)
     app.include_router(webchat.router)
+    app.include_router(sms.router)
+    app.include_router(voice.router)
+
+    @app.exception_handler(InvalidMessage)
+    async def invalid_message(request: Request, error: InvalidMessage) -> JSONResponse:
+        """A request we cannot use: a clear 4xx, never a 500."""
+        return JSONResponse(
+            {"code": error.code, "detail": error.reason}, status_code=error.status_code
+        )
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

@@ -80,6 +80,14 @@ class ConversationStatus(enum.StrEnum):
     CLOSED = "closed"
 
 
+class RecordingConsent(enum.StrEnum):
+    """What a caller agreed to about call recording."""
+
+    DEFAULT = "default"  # told the call is recorded, where no opt-in is required
+    OPTED_IN = "opted_in"  # pressed 1 where the law asks for explicit consent
+    DECLINED = "declined"  # did not opt in: the call is not recorded
+
+
 class ComplaintStatus(enum.StrEnum):
     PENDING = "pending"
     OPEN = "open"
@@ -146,6 +154,8 @@ class ChannelIdentity(Base):
     channel: Mapped[Channel] = mapped_column(_enum(Channel))
     address: Mapped[str] = mapped_column(String(320))
     verified: Mapped[bool] = mapped_column(default=False)
+    # Set when the customer texted STOP: nothing is sent to this address until START.
+    opted_out_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -167,6 +177,7 @@ class Conversation(Base):
         _enum(ConversationStatus), default=ConversationStatus.ACTIVE
     )
     started_channel: Mapped[Channel] = mapped_column(_enum(Channel))
+    recording_consent: Mapped[RecordingConsent | None] = mapped_column(_enum(RecordingConsent))
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None]
@@ -203,6 +214,29 @@ class Message(Base):
     delivered_at: Mapped[datetime | None]
 
     attachments: Mapped[list[Attachment]] = relationship(back_populates="message")
+
+
+class Delivery(Base):
+    """One hand-over of an outbound message to a provider, and what the provider said since.
+
+    A long SMS reply is several Twilio messages (one row per part); one email carries all
+    the replies of a turn (one row per reply, same provider id).
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("channel", "provider_id", "message_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    channel: Mapped[Channel] = mapped_column(_enum(Channel))
+    # Twilio's message SID, or the Message-ID header of the email sent.
+    provider_id: Mapped[str] = mapped_column(String(200), index=True)
+    part: Mapped[int] = mapped_column(Integer, default=0)
+    # The provider's own status word (Twilio: queued, sent, delivered, undelivered, failed).
+    status: Mapped[str] = mapped_column(String(20))
+    error_code: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class Attachment(Base):

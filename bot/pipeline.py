@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -81,11 +82,51 @@ class MessagePipeline:
         self._idle_after = idle_after
         self._stale_after = stale_after
 
-    async def accept(self, inbound: InboundMessage) -> Accepted:
-        """Store `inbound` (idempotently); after this it is never lost."""
+    @property
+    def idle_after(self) -> timedelta:
+        """How long a quiet conversation stays current before a new one starts."""
+        return self._idle_after
+
+    @property
+    def deliveries(self) -> Deliveries:
+        """Where replies go out."""
+        return self._deliveries
+
+    async def accept(
+        self, inbound: InboundMessage, *, attachments: Sequence[store.AttachmentRef] = ()
+    ) -> Accepted:
+        """Store `inbound` (idempotently) with its files; after this it is never lost."""
         started = time.perf_counter()
-        stored, claimed = await self._store_inbound(inbound)
+        stored, claimed = await self._store_inbound(inbound, attachments)
         return Accepted(inbound, stored, claimed, started)
+
+    async def answer_without_rasa(
+        self, accepted: Accepted, replies: Sequence[BotReply], *, intent: str
+    ) -> Turn:
+        """Answer a stored message ourselves (a channel keyword such as STOP, or a message with
+        nothing to read) with `replies`, which may be none."""
+        message = accepted.stored.message
+        async with self._database.session() as session:
+            outbound = [await _store_reply(session, message, reply) for reply in replies]
+            await store.finish_inbound(
+                session=session, message_id=message.id, status=MessageStatus.ANSWERED, intent=intent
+            )
+        log.info(
+            "turn",
+            conversation_id=accepted.stored.conversation.public_id,
+            message_id=message.id,
+            channel=accepted.inbound.channel.value,
+            status=MessageStatus.ANSWERED.value,
+            intent=intent,
+            replies=len(outbound),
+            latency_ms=round((time.perf_counter() - accepted.started) * 1000, 1),
+        )
+        return Turn(
+            message.id,
+            accepted.stored.conversation.public_id,
+            MessageStatus.ANSWERED,
+            tuple(outbound),
+        )
 
     async def respond(self, accepted: Accepted, *, push: bool = True) -> Turn:
         """Answer an accepted message (after any earlier unanswered ones of its conversation).
@@ -162,7 +203,9 @@ class MessagePipeline:
             replies=tuple(outbound),
         )
 
-    async def _store_inbound(self, inbound: InboundMessage) -> tuple[store.StoredInbound, bool]:
+    async def _store_inbound(
+        self, inbound: InboundMessage, attachments: Sequence[store.AttachmentRef]
+    ) -> tuple[store.StoredInbound, bool]:
         # Two deliveries of the same new message (or a new customer's first two messages)
         # can race on a unique constraint; the loser retries and finds the winner's row.
         for attempt in range(3):
@@ -175,7 +218,9 @@ class MessagePipeline:
                         text=inbound.text,
                         external_id=inbound.message_id,
                         payload={"metadata": inbound.metadata} if inbound.metadata else None,
+                        attachments=attachments,
                         idle_after=self._idle_after,
+                        thread_refs=_thread_refs(inbound),
                     )
                     claimed = stored.created and not await store.unanswered_before(
                         session=session,
@@ -291,6 +336,12 @@ class MessagePipeline:
 
     async def _rasa_is_up(self) -> bool:
         return (await self._health.check("rasa")).ok
+
+
+def _thread_refs(inbound: InboundMessage) -> list[str] | None:
+    # Channels with threads (email) say which earlier messages this one answers.
+    refs = inbound.metadata.get("thread_refs")
+    return [str(ref) for ref in refs] if isinstance(refs, list) else None
 
 
 async def _store_reply(session: AsyncSession, reply_to: Message, reply: BotReply) -> StoredReply:

@@ -3,6 +3,7 @@ how we know it is ready, and one supervisor that starts and stops them together.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -50,7 +51,8 @@ def app_environment(settings: Settings) -> dict[str, str]:
         value = getattr(settings, name)
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
-        env[name.upper()] = str(value)
+        # Collections are read back from the environment as JSON.
+        env[name.upper()] = json.dumps(sorted(value)) if isinstance(value, set) else str(value)
     env["DATABASE_URL"] = settings.effective_database_url
     env["PYTHONPATH"] = str(PROJECT_ROOT)
     return env

@@ -34,6 +34,7 @@ class RetryWorker:
         self._health = health
         self._interval = interval_seconds
         self._stale_after = stale_after
+        self._resend_after = timedelta(seconds=interval_seconds)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -49,6 +50,8 @@ class RetryWorker:
 
     async def run_once(self) -> int:
         """Retry what is due now; the number of messages answered."""
+        # Replies a provider did not take (SMS, email) are resent whatever Rasa's state.
+        await self._pipeline.deliveries.resend_pending(older_than=self._resend_after)
         async with self._database.session() as session:
             due = await store.inbound_due_for_retry(session=session, stale_after=self._stale_after)
         if not due:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from adapters.twilio_rest import TwilioRest
+from bot.attachments import AttachmentStore
+from bot.background import BackgroundTasks
 from bot.db import Database
 from bot.delivery import Deliveries
 from bot.health import ServiceHealth
@@ -25,6 +28,9 @@ class Services:
     deliveries: Deliveries
     pipeline: MessagePipeline
     retry: RetryWorker
+    background: BackgroundTasks
+    attachments: AttachmentStore
+    twilio: TwilioRest | None
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -58,11 +64,37 @@ class Services:
             interval_seconds=settings.retry_interval_seconds,
             stale_after=stale_after,
         )
-        return cls(settings, database, rasa, health, deliveries, pipeline, retry)
+        attachments = AttachmentStore(
+            settings.var_dir / "attachments",
+            max_bytes=settings.attachment_max_bytes,
+            allowed_types=settings.attachment_types,
+        )
+        twilio = None
+        if settings.twilio_enabled:
+            twilio = TwilioRest(
+                account_sid=settings.twilio_account_sid,
+                auth_token=settings.twilio_auth_token.get_secret_value(),
+                api_base_url=settings.twilio_api_base_url,
+            )
+        return cls(
+            settings,
+            database,
+            rasa,
+            health,
+            deliveries,
+            pipeline,
+            retry,
+            BackgroundTasks(),
+            attachments,
+            twilio,
+        )
 
     async def aclose(self) -> None:
         """Stop background work and close every client."""
         await self.retry.stop()
+        await self.background.aclose()
+        if self.twilio is not None:
+            self.twilio.close()
         await self.health.aclose()
         await self.rasa.aclose()
         await self.database.dispose()

@@ -7,10 +7,45 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Where the law (GDPR and national rules) makes call recording opt-in: EU/EEA, UK, Switzerland.
+EMEA_OPT_IN_COUNTRIES = [
+    "AT",
+    "BE",
+    "BG",
+    "CH",
+    "CY",
+    "CZ",
+    "DE",
+    "DK",
+    "EE",
+    "ES",
+    "FI",
+    "FR",
+    "GB",
+    "GR",
+    "HR",
+    "HU",
+    "IE",
+    "IS",
+    "IT",
+    "LI",
+    "LT",
+    "LU",
+    "LV",
+    "MT",
+    "NL",
+    "NO",
+    "PL",
+    "PT",
+    "RO",
+    "SE",
+    "SI",
+    "SK",
+]
 
 
 class Settings(BaseSettings):
@@ -47,6 +82,60 @@ class Settings(BaseSettings):
     stale_processing_seconds: float = 120.0
     health_cache_seconds: float = 2.0
 
+    # Twilio (SMS and Voice). Empty account SID: the Twilio webhooks answer 503.
+    twilio_account_sid: str = ""
+    twilio_auth_token: SecretStr = SecretStr("")
+    twilio_phone_number: str = Field(default="", description="The number SMS replies come from.")
+    twilio_api_base_url: str = "https://api.twilio.com"
+    sms_reply_mode: Literal["rest", "twiml"] = Field(
+        default="rest",
+        description="rest: answer the webhook at once, send replies through the REST API with "
+        "status callbacks; twiml: wait for the assistant and answer in the webhook response.",
+    )
+    sms_help_text: str = (
+        "This is our customer-service assistant. Text your question any time; "
+        "reply STOP to stop messages, START to resume."
+    )
+    voice_language: str = "en-US"
+    voice_name: str = Field(
+        default="", description="Twilio <Say> voice; empty: one for the language."
+    )
+    voice_answer_timeout_seconds: float = 10.0
+    voice_record_calls: bool = True
+    # Callers from these countries (Twilio's FromCountry) must press 1 to be recorded.
+    voice_recording_opt_in_countries: set[str] = Field(
+        default_factory=lambda: set(EMEA_OPT_IN_COUNTRIES)
+    )
+
+    # Email: IMAP in, SMTP out. Empty IMAP host: the email channel is off.
+    imap_host: str = ""
+    imap_port: int = 993
+    imap_user: str = ""
+    imap_password: SecretStr = SecretStr("")
+    imap_mailbox: str = "INBOX"
+    imap_ssl: bool = True
+    email_poll_seconds: float = 30.0
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    email_from_address: str = ""
+    email_from_name: str = "Customer Service"
+
+    attachment_max_bytes: int = 5 * 1024 * 1024
+    attachment_types: set[str] = Field(
+        default_factory=lambda: {
+            "image/jpeg",
+            "image/png",
+            "image/gif",
+            "image/webp",
+            "image/heic",
+            "application/pdf",
+            "text/plain",
+        }
+    )
+
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
 
@@ -69,6 +158,34 @@ class Settings(BaseSettings):
                 f"postgresql://user:password@host:5432/dbname; got {url.split(':', 1)[0]}://..."
             )
         return url
+
+    @model_validator(mode="after")
+    def _channels_complete(self) -> Settings:
+        """A half-configured channel fails at startup with what is missing."""
+        if self.twilio_account_sid and not self.twilio_auth_token.get_secret_value():
+            raise ValueError("TWILIO_ACCOUNT_SID is set but TWILIO_AUTH_TOKEN is empty; set both.")
+        if self.imap_host:
+            missing = [
+                name.upper()
+                for name in ("imap_user", "smtp_host", "email_from_address")
+                if not getattr(self, name)
+            ]
+            if missing:
+                raise ValueError(
+                    f"IMAP_HOST is set, so the email channel is on, but {', '.join(missing)} "
+                    "is empty; set it (see .env.example)."
+                )
+        return self
+
+    @property
+    def twilio_enabled(self) -> bool:
+        """Whether Twilio credentials are configured (SMS and Voice webhooks accept calls)."""
+        return bool(self.twilio_account_sid and self.twilio_auth_token.get_secret_value())
+
+    @property
+    def email_enabled(self) -> bool:
+        """Whether the mailbox poller and the SMTP sender run."""
+        return bool(self.imap_host)
 
     @property
     def effective_database_url(self) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import (
@@ -26,10 +26,12 @@ from bot.models import (
     Conversation,
     ConversationStatus,
     Customer,
+    Delivery,
     Direction,
     Message,
     MessageStatus,
     Priority,
+    RecordingConsent,
     utcnow,
 )
 
@@ -37,6 +39,9 @@ from bot.models import (
 CASE_ID_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 CASE_ID_PREFIX = "CMP-"
 CASE_ID_LENGTH = 5
+PHONE_CHANNELS = (Channel.SMS, Channel.VOICE)
+# Provider statuses that mean the message did not reach the customer.
+FAILED_PROVIDER_STATUSES = frozenset({"failed", "undelivered", "canceled"})
 
 
 @dataclass(frozen=True)
@@ -62,10 +67,22 @@ class StoredInbound:
 # --- customers and identities -------------------------------------------------------
 
 
+def normalise_address(channel: Channel, address: str) -> str:
+    """One spelling per address: emails lower-cased, phone numbers without spaces or dashes."""
+    address = address.strip()
+    if channel is Channel.EMAIL:
+        return address.lower()
+    if channel in PHONE_CHANNELS:
+        return "".join(ch for ch in address if ch.isdigit() or ch == "+")
+    return address
+
+
 async def resolve_identity(
     *, session: AsyncSession, channel: Channel, address: str
 ) -> ChannelIdentity:
-    """The identity for `address` on `channel`, creating it and a new customer if unknown."""
+    """The identity for `address` on `channel`; a new one joins the customer the store already
+    knows by that email or phone, else a new customer."""
+    address = normalise_address(channel, address)
     identity = await session.scalar(
         select(ChannelIdentity).where(
             ChannelIdentity.channel == channel, ChannelIdentity.address == address
@@ -75,22 +92,111 @@ async def resolve_identity(
     if identity is not None:
         identity.last_seen_at = now
         return identity
-    customer = Customer(
-        email=address if channel is Channel.EMAIL else None,
-        phone=address if channel in (Channel.SMS, Channel.VOICE) else None,
-    )
+    customer = await _customer_by_contact(session=session, channel=channel, address=address)
+    created = customer is None
+    if customer is None:
+        customer = Customer(
+            email=address if channel is Channel.EMAIL else None,
+            phone=address if channel in PHONE_CHANNELS else None,
+        )
+        session.add(customer)
     identity = ChannelIdentity(channel=channel, address=address, customer=customer)
-    session.add_all([customer, identity])
+    session.add(identity)
     await session.flush()
     await record_audit(
         session=session,
         actor=f"{channel.value}:{address}",
-        action="customer.created",
+        action="customer.created" if created else "identity.linked",
         entity_type="customer",
         entity_id=str(customer.id),
-        details={"channel": channel.value},
+        details={"channel": channel.value, "identity_id": identity.id},
     )
     return identity
+
+
+async def _customer_by_contact(
+    *, session: AsyncSession, channel: Channel, address: str
+) -> Customer | None:
+    # Until customers verify themselves (OTP), an address is linked only to a customer
+    # whose record already holds it, and only when exactly one does.
+    if channel is Channel.EMAIL:
+        condition = func.lower(Customer.email) == address
+    elif channel in PHONE_CHANNELS:
+        condition = Customer.phone == address
+    else:
+        return None
+    rows = list(await session.scalars(select(Customer).where(condition).limit(2)))
+    return rows[0] if len(rows) == 1 else None
+
+
+async def upsert_customer(
+    *,
+    session: AsyncSession,
+    email: str | None = None,
+    phone: str | None = None,
+    display_name: str | None = None,
+    is_vip: bool | None = None,
+    actor: str = "admin",
+) -> Customer:
+    """Create or update a customer record (e.g. from the company's CRM), found by email or
+    phone; channel identities with those addresses are linked to it from then on."""
+    email = normalise_address(Channel.EMAIL, email) if email else None
+    phone = normalise_address(Channel.SMS, phone) if phone else None
+    if not email and not phone:
+        raise ValueError("a customer needs an email address or a phone number")
+    conditions = []
+    if email:
+        conditions.append(func.lower(Customer.email) == email)
+    if phone:
+        conditions.append(Customer.phone == phone)
+    customer = await session.scalar(
+        select(Customer).where(or_(*conditions)).order_by(Customer.id).limit(1)
+    )
+    if customer is None:
+        customer = Customer()
+        session.add(customer)
+    customer.email = email or customer.email
+    customer.phone = phone or customer.phone
+    customer.display_name = display_name or customer.display_name
+    if is_vip is not None:
+        customer.is_vip = is_vip
+    await session.flush()
+    await record_audit(
+        session=session,
+        actor=actor,
+        action="customer.updated",
+        entity_type="customer",
+        entity_id=str(customer.id),
+        details={"email": email, "phone": phone},
+    )
+    return customer
+
+
+async def set_opt_out(
+    *, session: AsyncSession, channel: Channel, address: str, opted_out: bool
+) -> ChannelIdentity:
+    """Record that an address asked to receive nothing more (STOP), or asked again (START)."""
+    identity = await resolve_identity(session=session, channel=channel, address=address)
+    identity.opted_out_at = utcnow() if opted_out else None
+    await record_audit(
+        session=session,
+        actor=f"{channel.value}:{identity.address}",
+        action="identity.opted_out" if opted_out else "identity.opted_in",
+        entity_type="channel_identity",
+        entity_id=str(identity.id),
+    )
+    return identity
+
+
+async def is_opted_out(*, session: AsyncSession, channel: Channel, address: str) -> bool:
+    """Whether nothing may be sent to this address."""
+    opted_out_at = await session.scalar(
+        select(ChannelIdentity.opted_out_at).where(
+            ChannelIdentity.channel == channel,
+            ChannelIdentity.address == normalise_address(channel, address),
+        )
+    )
+    return opted_out_at is not None
 
 
 async def get_customer(*, session: AsyncSession, customer_id: int) -> Customer | None:
@@ -192,11 +298,14 @@ async def record_inbound(
     payload: dict[str, Any] | None = None,
     attachments: Sequence[AttachmentRef] = (),
     idle_after: timedelta,
+    thread_refs: Sequence[str] | None = None,
 ) -> StoredInbound:
     """Store an inbound message before anything else happens to it.
 
     Idempotent on the channel's own message id: a redelivered message returns the row
-    stored the first time, with `created=False`.
+    stored the first time, with `created=False`. Channels with threads (email) give
+    `thread_refs`, the ids of earlier messages it answers: the message joins their
+    conversation, or starts a new one.
     """
     if external_id is not None:
         existing = await session.scalar(
@@ -207,9 +316,17 @@ async def record_inbound(
             identity = await session.get_one(ChannelIdentity, existing.identity_id)
             return StoredInbound(existing, conversation, identity, created=False)
     identity = await resolve_identity(session=session, channel=channel, address=address)
-    conversation = await resolve_conversation(
-        session=session, customer_id=identity.customer_id, channel=channel, idle_after=idle_after
-    )
+    if thread_refs is None:
+        conversation = await resolve_conversation(
+            session=session,
+            customer_id=identity.customer_id,
+            channel=channel,
+            idle_after=idle_after,
+        )
+    else:
+        conversation = await _thread_conversation(
+            session=session, identity=identity, channel=channel, thread_refs=thread_refs
+        )
     message = Message(
         conversation_id=conversation.id,
         identity_id=identity.id,
@@ -222,17 +339,86 @@ async def record_inbound(
     )
     session.add(message)
     await session.flush()
-    for ref in attachments:
+    add_attachments(session=session, message_id=message.id, refs=attachments)
+    return StoredInbound(message, conversation, identity, created=True)
+
+
+def add_attachments(
+    *, session: AsyncSession, message_id: int, refs: Sequence[AttachmentRef]
+) -> None:
+    """Attach stored files to a message."""
+    for ref in refs:
         session.add(
             Attachment(
-                message_id=message.id,
+                message_id=message_id,
                 content_type=ref.content_type,
                 size_bytes=ref.size_bytes,
                 filename=ref.filename,
                 storage_ref=ref.storage_ref,
             )
         )
-    return StoredInbound(message, conversation, identity, created=True)
+
+
+async def _thread_conversation(
+    *,
+    session: AsyncSession,
+    identity: ChannelIdentity,
+    channel: Channel,
+    thread_refs: Sequence[str],
+) -> Conversation:
+    conversation = await conversation_for_thread(
+        session=session, channel=channel, thread_refs=thread_refs
+    )
+    # A thread belongs to the customer who started it; anyone else starts their own.
+    if conversation is not None and conversation.customer_id == identity.customer_id:
+        conversation.last_activity_at = utcnow()
+        return conversation
+    now = utcnow()
+    conversation = Conversation(
+        public_id=new_conversation_public_id(),
+        customer_id=identity.customer_id,
+        started_channel=channel,
+        started_at=now,
+        last_activity_at=now,
+    )
+    session.add(conversation)
+    await session.flush()
+    return conversation
+
+
+async def conversation_for_thread(
+    *, session: AsyncSession, channel: Channel, thread_refs: Sequence[str]
+) -> Conversation | None:
+    """The conversation of the newest message (ours or the customer's) among `thread_refs`."""
+    refs = [ref for ref in thread_refs if ref][-50:]
+    if not refs:
+        return None
+    inbound = select(Message.conversation_id, Message.id).where(
+        Message.channel == channel, Message.external_id.in_(refs)
+    )
+    outbound = (
+        select(Message.conversation_id, Message.id)
+        .join(Delivery, Delivery.message_id == Message.id)
+        .where(Delivery.channel == channel, Delivery.provider_id.in_(refs))
+    )
+    found = (await session.execute(inbound.union_all(outbound).order_by(Message.id.desc()))).first()
+    return None if found is None else await session.get(Conversation, found[0])
+
+
+async def set_recording_consent(
+    *, session: AsyncSession, conversation_id: int, consent: RecordingConsent, call_sid: str
+) -> None:
+    """Store a caller's choice about call recording on the conversation, and audit it."""
+    conversation = await session.get_one(Conversation, conversation_id)
+    conversation.recording_consent = consent
+    await record_audit(
+        session=session,
+        actor="voice",
+        action="call.recording_consent",
+        entity_type="conversation",
+        entity_id=conversation.public_id,
+        details={"consent": consent.value, "call_sid": call_sid},
+    )
 
 
 def claim_new_inbound(*, message: Message) -> None:
@@ -375,10 +561,199 @@ async def mark_delivered(*, session: AsyncSession, message_ids: Sequence[int]) -
         return
     await session.execute(
         update(Message)
-        .where(Message.id.in_(message_ids), Message.status != MessageStatus.DELIVERED)
+        # Only pending ones: a reply that failed for good stays failed.
+        .where(Message.id.in_(message_ids), Message.status == MessageStatus.PENDING)
         .values(status=MessageStatus.DELIVERED, delivered_at=utcnow())
         .execution_options(synchronize_session=False)
     )
+
+
+async def mark_failed(*, session: AsyncSession, message_ids: Sequence[int], error: str) -> None:
+    """Record that these outbound messages will never reach the customer, and why."""
+    if not message_ids:
+        return
+    await session.execute(
+        update(Message)
+        .where(Message.id.in_(message_ids))
+        .values(status=MessageStatus.FAILED, error=error[:500])
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def note_failed_push(
+    *, session: AsyncSession, message_ids: Sequence[int], give_up_after: int
+) -> None:
+    """Count a failed attempt to send these replies; after `give_up_after` they fail."""
+    if not message_ids:
+        return
+    await session.execute(
+        update(Message)
+        .where(Message.id.in_(message_ids), Message.status == MessageStatus.PENDING)
+        .values(attempts=Message.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(Message)
+        .where(
+            Message.id.in_(message_ids),
+            Message.status == MessageStatus.PENDING,
+            Message.attempts >= give_up_after,
+        )
+        .values(status=MessageStatus.FAILED, error="gave up sending")
+        .execution_options(synchronize_session=False)
+    )
+
+
+def record_delivery(
+    *,
+    session: AsyncSession,
+    message_id: int,
+    channel: Channel,
+    provider_id: str,
+    status: str,
+    part: int = 0,
+) -> None:
+    """Remember the provider's id for (part of) an outbound message sent through it."""
+    session.add(
+        Delivery(
+            message_id=message_id,
+            channel=channel,
+            provider_id=provider_id,
+            part=part,
+            status=status,
+        )
+    )
+
+
+async def update_delivery_status(
+    *,
+    session: AsyncSession,
+    channel: Channel,
+    provider_id: str,
+    status: str,
+    error_code: str | None = None,
+) -> bool:
+    """Record a provider's status callback; a failed part fails its message. False if unknown."""
+    deliveries = list(
+        await session.scalars(
+            select(Delivery).where(Delivery.channel == channel, Delivery.provider_id == provider_id)
+        )
+    )
+    for delivery in deliveries:
+        delivery.status = status[:20]
+        delivery.error_code = error_code[:20] if error_code else None
+    if status in FAILED_PROVIDER_STATUSES:
+        reason = f"{channel.value} provider: {status}"
+        await mark_failed(
+            session=session,
+            message_ids=[d.message_id for d in deliveries],
+            error=f"{reason} ({error_code})" if error_code else reason,
+        )
+    return bool(deliveries)
+
+
+async def deliveries_of(*, session: AsyncSession, message_id: int) -> list[Delivery]:
+    """The provider hand-overs of one outbound message, in order."""
+    rows = await session.scalars(
+        select(Delivery).where(Delivery.message_id == message_id).order_by(Delivery.id)
+    )
+    return list(rows)
+
+
+@dataclass(frozen=True)
+class PendingOutbound:
+    """Replies to one address still waiting to be sent."""
+
+    channel: Channel
+    address: str
+    messages: tuple[Message, ...]
+
+
+async def pending_outbound(
+    *, session: AsyncSession, channels: Sequence[Channel], older_than: timedelta, limit: int = 200
+) -> list[PendingOutbound]:
+    """Replies on push channels not sent yet (the provider was down), grouped by address."""
+    rows = await session.execute(
+        select(Message, ChannelIdentity.address)
+        .join(ChannelIdentity, Message.identity_id == ChannelIdentity.id)
+        .where(
+            Message.direction == Direction.OUTBOUND,
+            Message.status == MessageStatus.PENDING,
+            Message.channel.in_(channels),
+            Message.created_at < utcnow() - older_than,
+        )
+        .order_by(Message.id)
+        .limit(limit)
+    )
+    grouped: dict[tuple[Channel, str], list[Message]] = {}
+    for message, address in rows.tuples():
+        grouped.setdefault((message.channel, address), []).append(message)
+    return [
+        PendingOutbound(channel, address, tuple(messages))
+        for (channel, address), messages in grouped.items()
+    ]
+
+
+async def last_reply_to(*, session: AsyncSession, channel: Channel, address: str) -> Message | None:
+    """The latest reply sent (or waiting to be sent) to this address."""
+    return await session.scalar(
+        select(Message)
+        .join(ChannelIdentity, Message.identity_id == ChannelIdentity.id)
+        .where(
+            ChannelIdentity.channel == channel,
+            ChannelIdentity.address == normalise_address(channel, address),
+            Message.direction == Direction.OUTBOUND,
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
+
+
+async def last_offered_buttons(
+    *, session: AsyncSession, channel: Channel, address: str
+) -> list[dict[str, str]]:
+    """The choices in the latest reply sent to this address (empty if it offered none)."""
+    message = await last_reply_to(session=session, channel=channel, address=address)
+    buttons = (message.payload if message is not None else {}).get("buttons") or []
+    return [b for b in buttons if isinstance(b, dict)]
+
+
+async def inbound_by_external_id(
+    *, session: AsyncSession, channel: Channel, external_id: str
+) -> Message | None:
+    """A stored customer message by the channel's own id."""
+    return await session.scalar(
+        select(Message).where(Message.channel == channel, Message.external_id == external_id)
+    )
+
+
+async def end_call(*, session: AsyncSession, call_sid: str, status: str) -> int:
+    """A call ended: replies that were never spoken fail; the number of them."""
+    unspoken = list(
+        await session.scalars(
+            select(Message.id).where(
+                Message.channel == Channel.VOICE,
+                Message.direction == Direction.OUTBOUND,
+                Message.status == MessageStatus.PENDING,
+                Message.in_reply_to_id.in_(
+                    select(Message.id).where(
+                        Message.channel == Channel.VOICE,
+                        Message.external_id.like(f"{call_sid}:%"),
+                    )
+                ),
+            )
+        )
+    )
+    await mark_failed(session=session, message_ids=unspoken, error="call ended before it was said")
+    await record_audit(
+        session=session,
+        actor="voice",
+        action="call.ended",
+        entity_type="call",
+        entity_id=call_sid,
+        details={"status": status, "unspoken_replies": len(unspoken)},
+    )
+    return len(unspoken)
 
 
 async def replies_to(*, session: AsyncSession, message_id: int) -> list[Message]:
@@ -428,6 +803,20 @@ async def recent_messages(
         .limit(limit)
     )
     return list(reversed(list(rows)))
+
+
+async def customer_history(
+    *, session: AsyncSession, customer_id: int, limit: int = 100
+) -> list[Message]:
+    """A customer's messages on every channel and in every conversation, newest first."""
+    rows = await session.scalars(
+        select(Message)
+        .join(Conversation, Message.conversation_id == Conversation.id)
+        .where(Conversation.customer_id == customer_id)
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(limit)
+    )
+    return list(rows)
 
 
 # --- complaints ---------------------------------------------------------------------
