@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from adapters import sms, voice, webchat
+from adapters.email_channel import build_email_channel
 from adapters.messages import InvalidMessage
 from adapters.sms import SmsSender
 from bot.deps import ServicesDep
@@ -37,12 +38,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 status_callback=f"{settings.app_url}/twilio/sms/status",
             )
             services.deliveries.register(Channel.SMS, sender.push, resend_pending=True)
+        poller = None
+        if settings.email_enabled:
+            email_channel, poller = build_email_channel(services)
+            services.deliveries.register(Channel.EMAIL, email_channel.push, resend_pending=True)
         app.state.services = services
         app.state.webchat_hub = hub
         services.retry.start()
+        if poller is not None:
+            poller.start()
         try:
             yield
         finally:
+            if poller is not None:
+                await poller.stop()
             await services.aclose()
 
     app = FastAPI(title="Customer-service assistant", lifespan=lifespan)

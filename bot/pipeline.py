@@ -203,6 +203,12 @@ class MessagePipeline:
             replies=tuple(outbound),
         )
 
+    async def add_reply(self, accepted: Accepted, reply: BotReply) -> StoredReply:
+        """Store one more reply of our own (a channel's note) to an accepted message."""
+        async with self._database.session() as session:
+            message = await session.get_one(Message, accepted.stored.message.id)
+            return await _store_reply(session, message, reply)
+
     async def _store_inbound(
         self, inbound: InboundMessage, attachments: Sequence[store.AttachmentRef]
     ) -> tuple[store.StoredInbound, bool]:

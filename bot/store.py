@@ -686,7 +686,7 @@ async def pending_outbound(
         .limit(limit)
     )
     grouped: dict[tuple[Channel, str], list[Message]] = {}
-    for message, address in rows.tuples():
+    for message, address in rows:
         grouped.setdefault((message.channel, address), []).append(message)
     return [
         PendingOutbound(channel, address, tuple(messages))

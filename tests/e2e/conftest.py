@@ -1,11 +1,12 @@
 """The whole assistant, for real: Rasa with the trained model, the action server and the app,
-on free ports, once on SQLite and once on PostgreSQL."""
+on free ports, once on SQLite and once on PostgreSQL; with the servers channels talk to:
+a fake of Twilio's REST API (the only part that is remote), Dovecot (IMAP) and aiosmtpd."""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +18,15 @@ from bot.processes import ProcessSpec, Supervisor, assistant_specs, port_of
 from bot.settings import Settings
 from bot.training import train
 from tests.support.databases import postgres_database, sqlite_url
+from tests.support.fake_twilio import FakeTwilio, fake_twilio
+from tests.support.mail import DovecotServer, SmtpCapture, dovecot_server, smtp_server
 from tests.support.ports import free_port
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.twilio_webhooks import DEFAULT_ACCOUNT_SID
+
+TWILIO_AUTH_TOKEN = "e231c197493a7122d475b4e2e0f1c6a7"
+TWILIO_NUMBER = "+14155550199"
+SUPPORT_ADDRESS = "support@shop.example"
 
 
 @dataclass
@@ -29,6 +37,9 @@ class Stack:
     supervisor: Supervisor
     rasa_proxy: TcpProxy
     action_server: ProcessSpec
+    twilio: FakeTwilio
+    imap: DovecotServer
+    smtp: SmtpCapture
 
     @property
     def app_url(self) -> str:
@@ -50,7 +61,9 @@ class Stack:
         self.supervisor.wait_healthy(self.action_server)
 
 
-def _settings(tmp: Path, database_url: str) -> Settings:
+def _settings(
+    tmp: Path, database_url: str, twilio: FakeTwilio, imap: DovecotServer, smtp: SmtpCapture
+) -> Settings:
     return Settings(
         var_dir=tmp / "var",
         database_url=database_url,
@@ -61,6 +74,22 @@ def _settings(tmp: Path, database_url: str) -> Settings:
         retry_interval_seconds=1.0,
         health_cache_seconds=0.5,
         log_level="INFO",
+        twilio_account_sid=DEFAULT_ACCOUNT_SID,
+        twilio_auth_token=SecretStr(TWILIO_AUTH_TOKEN),
+        twilio_phone_number=TWILIO_NUMBER,
+        twilio_api_base_url=twilio.base_url,
+        voice_answer_timeout_seconds=12.0,
+        imap_host=imap.host,
+        imap_port=imap.port,
+        imap_user=imap.user,
+        imap_password=SecretStr(imap.password),
+        imap_ssl=False,
+        email_poll_seconds=2.0,
+        smtp_host=smtp.host,
+        smtp_port=smtp.port,
+        smtp_security="none",
+        email_from_address=SUPPORT_ADDRESS,
+        email_from_name="Shop Support",
     )
 
 
@@ -73,10 +102,14 @@ def stack(
 ) -> Iterator[Stack]:
     """Start everything, wait until healthy, yield, stop everything."""
     tmp = tmp_path_factory.mktemp(f"stack-{request.param}")
-    with (
-        postgres_database() if request.param == "postgres" else nullcontext(sqlite_url(tmp))
-    ) as database_url:
-        rasa_settings = _settings(tmp, database_url)
+    with ExitStack() as servers:
+        database_url = servers.enter_context(
+            postgres_database() if request.param == "postgres" else nullcontext(sqlite_url(tmp))
+        )
+        twilio = servers.enter_context(fake_twilio(DEFAULT_ACCOUNT_SID, TWILIO_AUTH_TOKEN))
+        imap = servers.enter_context(dovecot_server(tmp / "mail"))
+        smtp = servers.enter_context(smtp_server())
+        rasa_settings = _settings(tmp, database_url, twilio, imap, smtp)
         model = train(rasa_settings)
         migrate(database_url)
         proxy_port = free_port()
@@ -89,7 +122,7 @@ def stack(
         specs = assistant_specs(rasa_settings, model=model, app_settings=app_settings)
         try:
             supervisor.start_all(specs)
-            yield Stack(app_settings, supervisor, proxy, specs[0])
+            yield Stack(app_settings, supervisor, proxy, specs[0], twilio, imap, smtp)
         finally:
             supervisor.stop_all()
             proxy.stop()

@@ -1,0 +1,146 @@
+"""The voice adapter's pure parts: exact TwiML, and what a caller's input becomes."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.messages import BotReply, Button, InvalidMessage
+from adapters.voice import (
+    Voice,
+    consent_for,
+    needs_opt_in,
+    parse_inbound,
+    render_consent_prompt,
+    render_goodbye,
+    render_offer_human,
+    render_outbound,
+    render_recording_notice,
+    render_turn,
+    render_wait,
+)
+from bot.models import Channel, RecordingConsent
+from bot.settings import Settings
+
+XML = '<?xml version="1.0" encoding="UTF-8"?>'
+VOICE = Voice("Polly.Joanna-Neural", "en-US")
+SAY = '<Say language="en-US" voice="Polly.Joanna-Neural">'
+
+
+def _gather(action: str, extra: str = "") -> str:
+    return (
+        f'<Gather action="{action}" actionOnEmptyResult="true" input="speech dtmf" '
+        f'language="en-US" method="POST"{extra} speechTimeout="auto" timeout="5">'
+    )
+
+
+def test_the_voice_suits_the_language() -> None:
+    assert Voice.from_settings(Settings(voice_language="en-GB")) == Voice(
+        "Polly.Amy-Neural", "en-GB"
+    )
+    assert Voice.from_settings(Settings(voice_language="en-GB", voice_name="alice")).name == "alice"
+
+
+def test_replies_are_spoken_inside_a_gather_for_the_next_turn() -> None:
+    replies = [BotReply(text="Sure & thanks."), BotReply(text="Anything else?")]
+    assert render_outbound(replies, voice=VOICE, turn=3) == (
+        f"{XML}<Response>{_gather('/twilio/voice/gather?turn=3&amp;misses=0')}"
+        f"{SAY}Sure &amp; thanks.</Say>{SAY}Anything else?</Say></Gather></Response>"
+    )
+
+
+def test_buttons_become_a_keypad_menu() -> None:
+    reply = BotReply(
+        text="What would you like us to do?",
+        buttons=(Button(title="Refund", payload="/a"), Button(title="Repair", payload="/b")),
+    )
+    assert render_outbound([reply], voice=VOICE, turn=2) == (
+        f"{XML}<Response>{_gather('/twilio/voice/gather?turn=2&amp;misses=0')}"
+        f"{SAY}What would you like us to do?</Say>"
+        f"{SAY}For Refund, press 1. For Repair, press 2.</Say></Gather></Response>"
+    )
+
+
+def test_reprompt_counts_misses_in_the_action() -> None:
+    assert render_turn(["Sorry, I didn't catch that."], voice=VOICE, turn=1, misses=2) == (
+        f"{XML}<Response>{_gather('/twilio/voice/gather?turn=1&amp;misses=2')}"
+        f"{SAY}Sorry, I didn't catch that.</Say></Gather></Response>"
+    )
+
+
+def test_after_the_reprompts_a_person_or_a_callback_is_offered() -> None:
+    assert render_offer_human(VOICE, turn=4) == (
+        f"{XML}<Response>"
+        + _gather("/twilio/voice/gather?turn=4&amp;misses=3&amp;offer=1", ' numDigits="1"')
+        + f"{SAY}I'm sorry, I still can't hear you. To speak to a person, press 0. "
+        "To get a call back on this number, press 1.</Say></Gather></Response>"
+    )
+
+
+def test_consent_prompt_and_recording_notice() -> None:
+    assert render_consent_prompt(VOICE) == (
+        f'{XML}<Response><Gather action="/twilio/voice/consent" input="dtmf" numDigits="1" '
+        f'timeout="5">{SAY}We\'d like to record this call for quality and training. '
+        "To allow this, press 1. To continue without recording, stay on the line.</Say>"
+        '</Gather><Redirect method="POST">/twilio/voice/consent</Redirect></Response>'
+    )
+    assert render_recording_notice(VOICE) == (
+        f"{XML}<Response>{SAY}This call may be recorded for quality and training.</Say>"
+        '<Redirect method="POST">/twilio/voice/consent?choice=default</Redirect></Response>'
+    )
+
+
+def test_goodbye_hangs_up_and_waiting_redirects() -> None:
+    assert render_goodbye("Bye.", voice=VOICE) == (
+        f"{XML}<Response>{SAY}Bye.</Say><Hangup /></Response>"
+    )
+    assert render_wait(VOICE, turn=2, waits=0) == (
+        f'{XML}<Response>{SAY}One moment, please.</Say><Pause length="2" />'
+        '<Redirect method="POST">/twilio/voice/pending?turn=2&amp;waits=1</Redirect></Response>'
+    )
+
+
+CALL = {
+    "CallSid": "CA" + "1" * 32,
+    "AccountSid": "AC" + "0" * 32,
+    "From": "+442071838750",
+    "To": "+14155550199",
+    "CallStatus": "in-progress",
+    "FromCountry": "GB",
+}
+
+
+def test_speech_and_digits_become_messages_keyed_by_call_and_turn() -> None:
+    said = parse_inbound(
+        CALL | {"SpeechResult": "Where is my order?", "Confidence": "0.91"}, turn=2, max_bytes=4096
+    )
+    assert said is not None
+    assert (said.text, said.channel, said.sender_id) == (
+        "Where is my order?",
+        Channel.VOICE,
+        "+442071838750",
+    )
+    assert said.message_id == f"{CALL['CallSid']}:2"
+    assert said.metadata["input"] == "speech"
+    pressed = parse_inbound(CALL | {"Digits": "2"}, turn=3, max_bytes=4096)
+    assert pressed is not None and pressed.text == "2" and pressed.metadata["input"] == "dtmf"
+
+
+def test_silence_and_mumbling_are_no_input() -> None:
+    assert parse_inbound(CALL, turn=1, max_bytes=4096) is None
+    mumbled = CALL | {"SpeechResult": "mm", "Confidence": "0.05"}
+    assert parse_inbound(mumbled, turn=1, max_bytes=4096) is None
+
+
+def test_a_voice_webhook_without_call_sid_is_refused() -> None:
+    with pytest.raises(InvalidMessage):
+        parse_inbound({"From": "+1"}, turn=1, max_bytes=4096)
+
+
+def test_recording_consent_rules() -> None:
+    countries = Settings().voice_recording_opt_in_countries
+    assert needs_opt_in(CALL, countries)
+    assert not needs_opt_in(CALL | {"FromCountry": "US"}, countries)
+    assert consent_for({"Digits": "1"}, None) is RecordingConsent.OPTED_IN
+    assert consent_for({}, None) is RecordingConsent.DECLINED
+    assert consent_for({"Digits": "5"}, None) is RecordingConsent.DECLINED
+    assert consent_for({}, "default") is RecordingConsent.DEFAULT
