@@ -1,0 +1,257 @@
+"""End to end over the phone: Twilio Voice's signed webhooks in, TwiML out, the real Rasa
+server and model behind, recording consent and hang-ups recorded."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from adapters.voice import CALLBACK_CONFIRMED, GREETING
+from bot.db import Database
+from bot.models import (
+    AuditEvent,
+    ChannelIdentity,
+    Complaint,
+    Conversation,
+    ConversationStatus,
+    Direction,
+    Message,
+    MessageStatus,
+    RecordingConsent,
+)
+from tests.e2e.conftest import TWILIO_NUMBER, Stack
+from tests.support.twilio_webhooks import (
+    call_status_params,
+    gather_params,
+    signed_post,
+    voice_params,
+)
+
+pytestmark = pytest.mark.integration
+
+XML = '<?xml version="1.0" encoding="UTF-8"?>'
+SAY = '<Say language="en-US" voice="Polly.Joanna-Neural">'
+CASE_ID = re.compile(r"CMP-[23456789ABCDEFGHJKMNPQRSTVWXYZ]{5}")
+_numbers = iter(range(1000, 9999))
+
+
+def _gather(turn: int, misses: int = 0) -> str:
+    return (
+        f'<Gather action="/twilio/voice/gather?turn={turn}&amp;misses={misses}" '
+        'actionOnEmptyResult="true" input="speech dtmf" language="en-US" method="POST" '
+        'speechTimeout="auto" timeout="5">'
+    )
+
+
+def _said(twiml: str) -> list[str]:
+    return re.findall(r"<Say [^>]*>([^<]*)</Say>", twiml)
+
+
+@pytest.fixture
+async def db(stack: Stack) -> AsyncIterator[Database]:
+    database = Database(stack.database_url)
+    yield database
+    await database.dispose()
+
+
+class Call:
+    """One phone call to the assistant's number, driven the way Twilio drives it."""
+
+    def __init__(self, stack: Stack, http: httpx.AsyncClient, *, country: str = "US") -> None:
+        prefix = "+44207183" if country == "GB" else "+1415557"
+        self.number = f"{prefix}{next(_numbers):04d}"
+        self.params = voice_params(from_=self.number, to=TWILIO_NUMBER, from_country=country)
+        self.sid = self.params["CallSid"]
+        self._stack, self._http = stack, http
+
+    async def post(self, path: str, params: dict[str, str] | None = None) -> str:
+        """POST to a voice webhook (relative TwiML URLs resolve against the app)."""
+        response = await signed_post(
+            self._http,
+            f"{self._stack.app_url}{path}",
+            params or self.params,
+            self._stack.twilio.auth_token,
+        )
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].startswith("application/xml")
+        return response.text
+
+    async def say(self, path: str, speech: str) -> str:
+        return await self.post(path, gather_params(self.params, speech=speech))
+
+    async def press(self, path: str, digits: str) -> str:
+        return await self.post(path, gather_params(self.params, digits=digits))
+
+    async def silence(self, path: str) -> str:
+        return await self.post(path, gather_params(self.params))
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=60) as client:
+        yield client
+
+
+def _next_action(twiml: str) -> str:
+    match = re.search(r'<Gather action="([^"]+)"', twiml)
+    assert match, twiml
+    return match.group(1).replace("&amp;", "&")
+
+
+async def _conversation(db: Database, number: str) -> Conversation:
+    async with db.session() as session:
+        identity = await session.scalar(
+            select(ChannelIdentity).where(ChannelIdentity.address == number)
+        )
+        assert identity is not None
+        conversation = await session.scalar(
+            select(Conversation).where(Conversation.customer_id == identity.customer_id)
+        )
+        assert conversation is not None
+        return conversation
+
+
+async def test_a_complaint_by_phone_with_a_keypad_menu(
+    stack: Stack, http: httpx.AsyncClient, db: Database
+) -> None:
+    call = Call(stack, http)
+    recordings = len(stack.twilio.requests_to("/Recordings.json"))
+    assert await call.post("/twilio/voice") == (
+        f"{XML}<Response>{SAY}This call may be recorded for quality and training.</Say>"
+        '<Redirect method="POST">/twilio/voice/consent?choice=default</Redirect></Response>'
+    )
+    greeting = await call.post("/twilio/voice/consent?choice=default")
+    assert greeting == f"{XML}<Response>{_gather(1)}{SAY}{GREETING}</Say></Gather></Response>"
+
+    answer = await call.say(_next_action(greeting), "I want to complain, my parcel arrived damaged")
+    assert answer.startswith(f"{XML}<Response>{_gather(2)}")
+    assert "order number" in _said(answer)[-1]
+
+    menu = await call.say(_next_action(answer), "it's ORD-482913")
+    assert _said(menu)[-2:] == [
+        "What would you like us to do to put this right?",
+        "For Refund, press 1. For Replacement, press 2. For Repair, press 3. "
+        "For Just let you know, press 4.",
+    ]
+    done = await call.press(_next_action(menu), "1")
+    assert _next_action(done) == "/twilio/voice/gather?turn=4&misses=0"
+    case_id = CASE_ID.search(" ".join(_said(done)))
+    assert case_id, done
+
+    hangup = call_status_params(call.params, call_status="completed", duration=95)
+    response = await signed_post(
+        http, f"{stack.app_url}/twilio/voice/status", hangup, stack.twilio.auth_token
+    )
+    assert response.status_code == 204
+
+    async with db.session() as session:
+        complaint = await session.scalar(
+            select(Complaint).where(Complaint.case_id == case_id.group(0))
+        )
+        messages = list(
+            await session.scalars(select(Message).where(Message.external_id.like(f"{call.sid}:%")))
+        )
+        ended = await session.scalar(
+            select(AuditEvent).where(
+                AuditEvent.action == "call.ended", AuditEvent.entity_id == call.sid
+            )
+        )
+    assert complaint is not None and complaint.desired_outcome == "refund"
+    assert [m.external_id for m in messages] == [f"{call.sid}:{n}" for n in (1, 2, 3)]
+    assert messages[2].payload["metadata"]["display_text"] == "1"
+    assert ended is not None and ended.details == {"status": "completed", "unspoken_replies": 0}
+    conversation = await _conversation(db, call.number)
+    assert conversation.recording_consent is RecordingConsent.DEFAULT
+    (recording,) = stack.twilio.requests_to("/Recordings.json")[recordings:]
+    assert recording.path.endswith(f"/Calls/{call.sid}/Recordings.json")
+
+
+async def test_silence_is_reprompted_twice_then_a_callback_is_offered(
+    stack: Stack, http: httpx.AsyncClient, db: Database
+) -> None:
+    call = Call(stack, http)
+    greeting = await call.post("/twilio/voice/consent?choice=default")
+    first = await call.silence(_next_action(greeting))
+    assert first == (
+        f"{XML}<Response>{_gather(1, 1)}{SAY}Sorry, I didn't catch that.</Say>"
+        f"{SAY}{GREETING}</Say></Gather></Response>"
+    )
+    mumbled = await call.post(
+        _next_action(first), gather_params(call.params, speech="uh", confidence=0.05)
+    )
+    assert _next_action(mumbled) == "/twilio/voice/gather?turn=1&misses=2"
+    offer = await call.silence(_next_action(mumbled))
+    assert _next_action(offer) == "/twilio/voice/gather?turn=1&misses=3&offer=1"
+    assert "press 0" in _said(offer)[0] and "press 1" in _said(offer)[0]
+    goodbye = await call.press(_next_action(offer), "1")
+    assert goodbye == f"{XML}<Response>{SAY}{CALLBACK_CONFIRMED}</Say><Hangup /></Response>"
+    conversation = await _conversation(db, call.number)
+    assert conversation.status is ConversationStatus.AWAITING_AGENT
+
+
+async def test_a_caller_can_ask_for_a_person_with_zero(
+    stack: Stack, http: httpx.AsyncClient, db: Database
+) -> None:
+    call = Call(stack, http)
+    greeting = await call.post("/twilio/voice/consent?choice=default")
+    answer = await call.press(_next_action(greeting), "0")
+    assert any("team" in said or "person" in said for said in _said(answer)), answer
+    conversation = await _conversation(db, call.number)
+    assert conversation.status is ConversationStatus.AWAITING_AGENT
+
+
+@pytest.mark.parametrize(("digits", "consent"), [("1", "opted_in"), (None, "declined")])
+async def test_emea_callers_opt_in_to_recording(
+    stack: Stack, http: httpx.AsyncClient, db: Database, digits: str | None, consent: str
+) -> None:
+    call = Call(stack, http, country="GB")
+    recordings = len(stack.twilio.requests_to("/Recordings.json"))
+    prompt = await call.post("/twilio/voice")
+    assert prompt.startswith(
+        f'{XML}<Response><Gather action="/twilio/voice/consent" input="dtmf" numDigits="1"'
+    )
+    params = gather_params(call.params, digits=digits) if digits else call.params
+    greeting = await call.post("/twilio/voice/consent", params)
+    assert _said(greeting) == [GREETING]
+    conversation = await _conversation(db, call.number)
+    assert conversation.recording_consent == consent
+    if digits == "1":
+        await stack.twilio.wait_for_requests_async(recordings + 1, path_suffix="/Recordings.json")
+    else:
+        assert len(stack.twilio.requests_to("/Recordings.json")) == recordings
+
+
+async def test_hanging_up_mid_turn_leaves_nothing_pending(
+    stack: Stack, http: httpx.AsyncClient, db: Database
+) -> None:
+    call = Call(stack, http)
+    greeting = await call.post("/twilio/voice/consent?choice=default")
+    await call.say(_next_action(greeting), "hello")
+    # Pretend the caller hung up before the last reply was said.
+    async with db.session() as session:
+        reply = await session.scalar(
+            select(Message)
+            .where(Message.direction == Direction.OUTBOUND)
+            .order_by(Message.id.desc())
+            .limit(1)
+        )
+        assert reply is not None
+        reply.status = MessageStatus.PENDING
+    hangup = call_status_params(call.params, call_status="completed", duration=12)
+    await signed_post(http, f"{stack.app_url}/twilio/voice/status", hangup, stack.twilio.auth_token)
+    async with db.session() as session:
+        again = await session.get_one(Message, reply.id)
+    assert again.status is MessageStatus.FAILED
+    assert again.error == "call ended before it was said"
+
+
+async def test_forged_voice_webhooks_are_refused(stack: Stack, http: httpx.AsyncClient) -> None:
+    call = Call(stack, http)
+    response = await signed_post(
+        http, f"{stack.app_url}/twilio/voice", call.params, auth_token="f" * 32
+    )
+    assert response.status_code == 403
