@@ -26,7 +26,6 @@ from adapters.messages import (
     InvalidMessage,
     clean_text,
     numbered_options,
-    pick_offered,
 )
 from adapters.twilio_rest import TwilioError, TwilioRest
 from adapters.twilio_webhook import TwilioForm, twiml_response
@@ -319,7 +318,7 @@ async def inbound_sms(form: TwilioForm, services: ServicesDep) -> Response:
     twiml_mode = services.settings.sms_reply_mode == "twiml"
     keyword = keyword_of(inbound.text)
     if keyword is None and not inbound.metadata.get("unreadable"):
-        inbound = await _with_chosen_option(services, inbound)
+        inbound = await services.pipeline.with_chosen_option(inbound)
     accepted = await services.pipeline.accept(inbound)
     if not accepted.stored.created:
         # Twilio redelivered it: processed once; in TwiML mode the answer is given again.
@@ -358,14 +357,6 @@ async def sms_status(form: TwilioForm, services: ServicesDep) -> Response:
 
 def _needs_local_answer(inbound: InboundMessage) -> bool:
     return bool(inbound.metadata.get("unreadable")) or not inbound.text
-
-
-async def _with_chosen_option(services: Services, inbound: InboundMessage) -> InboundMessage:
-    async with services.database.session() as session:
-        offered = await store.last_offered_buttons(
-            session=session, channel=Channel.SMS, address=inbound.sender_id
-        )
-    return pick_offered(inbound, offered) if offered else inbound
 
 
 async def _answer(services: Services, accepted: Accepted, *, push: bool) -> Turn:

@@ -22,7 +22,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from adapters.messages import BotReply, InboundMessage, InvalidMessage, clean_text, pick_offered
+from adapters.messages import BotReply, InboundMessage, InvalidMessage, clean_text
 from adapters.twilio_webhook import TwilioForm, twiml_response
 from bot import store
 from bot.delivery import StoredReply
@@ -411,11 +411,7 @@ async def _with_keypad_choice(services: Services, inbound: InboundMessage) -> In
         return inbound
     if inbound.text == "0":  # 0 is a person, on any menu
         return _as_request_human(inbound)
-    async with services.database.session() as session:
-        offered = await store.last_offered_buttons(
-            session=session, channel=Channel.VOICE, address=inbound.sender_id
-        )
-    return pick_offered(inbound, offered) if offered else inbound
+    return await services.pipeline.with_chosen_option(inbound)
 
 
 async def _answer(

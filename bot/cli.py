@@ -1,8 +1,9 @@
-"""Command line: `python -m bot run | train | migrate`."""
+"""Command line: `python -m bot run | train | migrate | customer | history`."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import signal
 import sys
 import time
@@ -10,7 +11,9 @@ from types import FrameType
 
 from pydantic import ValidationError
 
-from bot.db import migrate
+from bot import store
+from bot.db import Database, migrate
+from bot.models import Channel
 from bot.processes import ProcessFailed, Supervisor, assistant_specs
 from bot.settings import Settings, get_settings
 from bot.training import TrainingError, train
@@ -53,6 +56,51 @@ def run(settings: Settings) -> int:
         supervisor.stop_all()
 
 
+async def add_customer(settings: Settings, args: argparse.Namespace) -> int:
+    """Create or update a customer record; its email and phone link channel identities."""
+    database = Database(settings.effective_database_url)
+    try:
+        async with database.session() as session:
+            customer = await store.upsert_customer(
+                session=session,
+                email=args.email,
+                phone=args.phone,
+                display_name=args.name,
+                is_vip=args.vip,
+                actor="cli",
+            )
+        print(
+            f"customer {customer.id}: {customer.display_name or ''} {customer.email or ''} "
+            f"{customer.phone or ''}".rstrip()
+        )
+        return 0
+    finally:
+        await database.dispose()
+
+
+async def show_history(settings: Settings, args: argparse.Namespace) -> int:
+    """Print a customer's messages on every channel, newest first."""
+    channel = Channel.EMAIL if args.email else Channel.SMS
+    address = store.normalise_address(channel, args.email or args.phone)
+    database = Database(settings.effective_database_url)
+    try:
+        async with database.session() as session:
+            customer = await store.find_customer(session=session, channel=channel, address=address)
+            if customer is None:
+                print(f"error: no customer known by {address}", file=sys.stderr)
+                return 1
+            history = await store.customer_history(
+                session=session, customer_id=customer.id, limit=args.limit
+            )
+        for message in history:
+            arrow = "<-" if message.direction.value == "inbound" else "->"
+            when = message.created_at.strftime("%Y-%m-%d %H:%M:%S")
+            print(f"{when} [{message.channel.value:7}] {arrow} {message.text[:100]!r}")
+        return 0
+    finally:
+        await database.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m bot`."""
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
@@ -61,6 +109,18 @@ def main(argv: list[str] | None = None) -> int:
     train_parser = commands.add_parser("train", help="train the Rasa model if its inputs changed")
     train_parser.add_argument("--force", action="store_true", help="train even if up to date")
     commands.add_parser("migrate", help="bring the database schema up to date")
+    customer = commands.add_parser(
+        "customer", help="add or update a customer record (links their channels)"
+    )
+    customer.add_argument("--email")
+    customer.add_argument("--phone", help="in international format, e.g. +14155550100")
+    customer.add_argument("--name")
+    customer.add_argument("--vip", action=argparse.BooleanOptionalAction, default=None)
+    history = commands.add_parser("history", help="a customer's messages on every channel")
+    who = history.add_mutually_exclusive_group(required=True)
+    who.add_argument("--email")
+    who.add_argument("--phone")
+    history.add_argument("--limit", type=int, default=50)
     args = parser.parse_args(argv)
     try:
         settings = get_settings()
@@ -80,4 +140,10 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     migrate(settings.effective_database_url)
+    if args.command == "customer":
+        if not (args.email or args.phone):
+            parser.error("customer needs --email or --phone")
+        return asyncio.run(add_customer(settings, args))
+    if args.command == "history":
+        return asyncio.run(show_history(settings, args))
     return 0

@@ -11,7 +11,7 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.messages import BotReply, InboundMessage
+from adapters.messages import BotReply, InboundMessage, pick_offered
 from bot import store
 from bot.db import Database
 from bot.delivery import Deliveries, StoredReply
@@ -99,6 +99,14 @@ class MessagePipeline:
         started = time.perf_counter()
         stored, claimed = await self._store_inbound(inbound, attachments)
         return Accepted(inbound, stored, claimed, started)
+
+    async def with_chosen_option(self, inbound: InboundMessage) -> InboundMessage:
+        """On channels without buttons, a numbered answer ("2") picks the choice offered last."""
+        async with self._database.session() as session:
+            offered = await store.last_offered_buttons(
+                session=session, channel=inbound.channel, address=inbound.sender_id
+            )
+        return pick_offered(inbound, offered) if offered else inbound
 
     async def answer_without_rasa(
         self, accepted: Accepted, replies: Sequence[BotReply], *, intent: str

@@ -199,6 +199,24 @@ async def is_opted_out(*, session: AsyncSession, channel: Channel, address: str)
     return opted_out_at is not None
 
 
+async def find_customer(
+    *, session: AsyncSession, channel: Channel, address: str
+) -> Customer | None:
+    """The customer an address belongs to: by its channel identity, else by the record."""
+    address = normalise_address(channel, address)
+    identity = await session.scalar(
+        select(ChannelIdentity).where(
+            ChannelIdentity.channel.in_(
+                PHONE_CHANNELS if channel in PHONE_CHANNELS else (channel,)
+            ),
+            ChannelIdentity.address == address,
+        )
+    )
+    if identity is not None:
+        return await session.get(Customer, identity.customer_id)
+    return await _customer_by_contact(session=session, channel=channel, address=address)
+
+
 async def get_customer(*, session: AsyncSession, customer_id: int) -> Customer | None:
     """A customer by primary key."""
     return await session.get(Customer, customer_id)

@@ -1,0 +1,201 @@
+"""The email channel wired to the message path: mail from the IMAP poller in, SMTP out.
+
+A mail is stored (with its attachments) before the poller flags it processed, so a crash
+loses nothing and a redelivered mail is answered once. All the replies of a turn go out as
+one mail in the customer's thread (In-Reply-To, References, "Re:" subject).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from email.utils import make_msgid
+
+import structlog
+
+from adapters.email import (
+    AUTO_REPLY,
+    NO_TEXT,
+    EmailThread,
+    ParsedEmail,
+    parse_inbound,
+    render_outbound,
+)
+from adapters.email_transport import EmailDeliveryError, MailboxPoller, SmtpSender
+from adapters.messages import BotReply, InvalidMessage
+from bot import store
+from bot.attachments import AttachmentRejected
+from bot.delivery import StoredReply
+from bot.models import Channel, Message
+from bot.services import Services
+from bot.settings import Settings
+
+log = structlog.get_logger("adapters.email")
+
+NO_TEXT_REPLY = (
+    "Thank you for your email. I couldn't find any text in it; please write your question "
+    "in the body of the email and I'll answer straight away."
+)
+
+
+def rejected_note(rejected: Sequence[tuple[str, str]]) -> str:
+    """Tell the customer which attachments were not kept, and why."""
+    listed = "; ".join(f"{name}: {reason}" for name, reason in rejected)
+    return f"I couldn't keep some of your attachments ({listed}). Please send them another way."
+
+
+class EmailChannel:
+    """Answers the mails the poller hands over and sends replies as threaded mails."""
+
+    def __init__(self, *, services: Services, sender: SmtpSender) -> None:
+        self._services = services
+        self._settings = services.settings
+        self._sender = sender
+        self._domain = self._settings.email_from_address.rpartition("@")[2] or "localhost"
+
+    async def on_message(self, raw: bytes) -> None:
+        """Store one mail and answer it (raising leaves it in the mailbox to try again)."""
+        settings = self._settings
+        try:
+            parsed = parse_inbound(
+                raw,
+                max_attachment_bytes=settings.attachment_max_bytes,
+                allowed_attachment_types=frozenset(settings.attachment_types),
+            )
+        except InvalidMessage as error:
+            log.warning("email_unanswerable", code=error.code, reason=error.reason)
+            return
+        refs, rejected = self._keep_attachments(parsed)
+        inbound = parsed.to_inbound()
+        metadata = {**inbound.metadata, "thread_refs": _thread_refs(parsed)}
+        if rejected:
+            metadata["rejected_attachments"] = [list(r) for r in rejected]
+        inbound = inbound.model_copy(update={"metadata": metadata})
+        pipeline = self._services.pipeline
+        if not parsed.problem:
+            inbound = await pipeline.with_chosen_option(inbound)
+        accepted = await pipeline.accept(inbound, attachments=refs)
+        if not accepted.stored.created:
+            log.info("email_duplicate", message_id=parsed.message_id)
+            return
+        if parsed.problem == AUTO_REPLY:  # answering an out-of-office would start a loop
+            await pipeline.answer_without_rasa(accepted, [], intent="email_auto_reply")
+            return
+        if parsed.problem == NO_TEXT:
+            notes = [BotReply(text=NO_TEXT_REPLY)]
+            if rejected:
+                notes.append(BotReply(text=rejected_note(rejected)))
+            turn = await pipeline.answer_without_rasa(accepted, notes, intent="email_no_text")
+            await self._services.deliveries.deliver(Channel.EMAIL, parsed.sender, turn.replies)
+            return
+        turn = await pipeline.respond(accepted, push=False)
+        replies = list(turn.replies)
+        if rejected:
+            note = BotReply(text=rejected_note(rejected))
+            replies.append(await pipeline.add_reply(accepted, note))
+        await self._services.deliveries.deliver(Channel.EMAIL, parsed.sender, replies)
+
+    def _keep_attachments(
+        self, parsed: ParsedEmail
+    ) -> tuple[list[store.AttachmentRef], list[tuple[str, str]]]:
+        refs, rejected = [], list(parsed.rejected_attachments)
+        for attachment in parsed.attachments:
+            try:
+                refs.append(
+                    self._services.attachments.save(
+                        attachment.data,
+                        content_type=attachment.content_type,
+                        filename=attachment.filename,
+                    )
+                )
+            except AttachmentRejected as error:
+                rejected.append((attachment.filename or "attachment", error.reason))
+        return refs, rejected
+
+    async def push(self, address: str, replies: Sequence[StoredReply]) -> bool:
+        """Send replies as mails, one per customer mail answered; False to try again later."""
+        for thread, group in await self._threads(replies):
+            if not await self._send(address, thread, group):
+                return False
+        return True
+
+    async def _threads(
+        self, replies: Sequence[StoredReply]
+    ) -> list[tuple[EmailThread, list[StoredReply]]]:
+        # Replies waiting since an outage may answer several mails: each goes to its thread.
+        groups: dict[int | None, list[StoredReply]] = {}
+        threads: dict[int | None, EmailThread] = {}
+        async with self._services.database.session() as session:
+            for reply in replies:
+                outbound = await session.get_one(Message, reply.message_id)
+                answered_id = outbound.in_reply_to_id
+                if answered_id not in threads:
+                    answered = await session.get(Message, answered_id) if answered_id else None
+                    metadata = answered.payload.get("metadata", {}) if answered else {}
+                    threads[answered_id] = EmailThread.from_metadata(metadata)
+                groups.setdefault(answered_id, []).append(reply)
+        return [(threads[key], group) for key, group in groups.items()]
+
+    async def _send(self, address: str, thread: EmailThread, replies: list[StoredReply]) -> bool:
+        message_id = make_msgid(domain=self._domain)
+        mail = render_outbound(
+            [r.reply for r in replies],
+            thread=thread,
+            from_address=self._settings.email_from_address,
+            from_name=self._settings.email_from_name,
+            to_address=address,
+            message_id=message_id,
+        )
+        ids = [r.message_id for r in replies]
+        try:
+            await self._sender.send(mail)
+        except EmailDeliveryError as error:
+            log.warning("email_send_failed", permanent=error.permanent, reason=str(error))
+            if not error.permanent:
+                return False
+            async with self._services.database.session() as session:
+                await store.mark_failed(session=session, message_ids=ids, error=str(error))
+            return True
+        async with self._services.database.session() as session:
+            for reply_id in ids:
+                store.record_delivery(
+                    session=session,
+                    message_id=reply_id,
+                    channel=Channel.EMAIL,
+                    provider_id=message_id,
+                    status="sent",
+                )
+            await store.mark_delivered(session=session, message_ids=ids)
+        return True
+
+
+def _thread_refs(parsed: ParsedEmail) -> list[str]:
+    refs = list(parsed.references)
+    if parsed.in_reply_to and parsed.in_reply_to not in refs:
+        refs.append(parsed.in_reply_to)
+    return refs
+
+
+def build_email_channel(services: Services) -> tuple[EmailChannel, MailboxPoller]:
+    """The email channel and its mailbox poller, from the settings (not started)."""
+    settings: Settings = services.settings
+    security = settings.smtp_security
+    sender = SmtpSender(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        user=settings.smtp_user or None,
+        password=settings.smtp_password.get_secret_value() or None,
+        use_tls=security == "tls",
+        start_tls=security == "starttls",
+    )
+    channel = EmailChannel(services=services, sender=sender)
+    poller = MailboxPoller(
+        host=settings.imap_host,
+        port=settings.imap_port,
+        user=settings.imap_user,
+        password=settings.imap_password.get_secret_value(),
+        mailbox=settings.imap_mailbox,
+        use_ssl=settings.imap_ssl,
+        poll_seconds=settings.email_poll_seconds,
+        on_message=channel.on_message,
+    )
+    return channel, poller

@@ -1,0 +1,95 @@
+"""One customer across channels: a customer the company knows texts, then emails, and is
+recognised as the same person with one history (seen by the store, the CLI and web chat)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from bot import store
+from bot.db import Database
+from bot.models import AuditEvent, Channel, ChannelIdentity, Direction
+from bot.processes import app_environment
+from tests.e2e.conftest import TWILIO_NUMBER, Stack
+from tests.e2e.test_email_e2e import _answer_to, customer_mail
+from tests.support.phone import Phone
+
+pytestmark = pytest.mark.integration
+
+PHONE = "+14155558801"
+EMAIL = "grace.hopper@mail.example.net"
+
+
+@pytest.fixture
+async def db(stack: Stack) -> AsyncIterator[Database]:
+    database = Database(stack.database_url)
+    yield database
+    await database.dispose()
+
+
+def _cli(stack: Stack, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env=app_environment(stack.settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+async def test_sms_then_email_is_one_customer_with_one_history(stack: Stack, db: Database) -> None:
+    added = _cli(stack, "customer", "--name", "Grace Hopper", "--phone", PHONE, "--email", EMAIL)
+    assert "Grace Hopper" in added
+    async with httpx.AsyncClient(timeout=60) as http:
+        phone = Phone(
+            number=PHONE,
+            app_url=stack.app_url,
+            twilio_number=TWILIO_NUMBER,
+            twilio=stack.twilio,
+            database=db,
+            http=http,
+        )
+        assert await phone.text("what are your opening hours?")
+    stack.imap.append(customer_mail(EMAIL, "Returns", "How do I return an item?").as_bytes())
+    await _answer_to(stack, EMAIL, 1)
+
+    async with db.session() as session:
+        identities = list(
+            await session.scalars(
+                select(ChannelIdentity).where(ChannelIdentity.address.in_([PHONE, EMAIL]))
+            )
+        )
+        (customer_id,) = {i.customer_id for i in identities}
+        history = await store.customer_history(session=session, customer_id=customer_id)
+        linked = list(
+            await session.scalars(
+                select(AuditEvent.details).where(
+                    AuditEvent.action == "identity.linked",
+                    AuditEvent.entity_id == str(customer_id),
+                )
+            )
+        )
+    assert {(i.channel, i.verified) for i in identities} == {
+        (Channel.SMS, False),
+        (Channel.EMAIL, False),
+    }
+    assert len(linked) == 2
+    # Newest first, each message labelled with its channel: the email turn, then the SMS one.
+    channels = [m.channel for m in history]
+    assert channels[0] is Channel.EMAIL and channels[-1] is Channel.SMS
+    assert [m.text for m in history if m.direction is Direction.INBOUND] == [
+        "How do I return an item?",
+        "what are your opening hours?",
+    ]
+
+    said = [line for line in _cli(stack, "history", "--phone", PHONE).splitlines() if "<-" in line]
+    assert said[0].endswith("[email  ] <- 'How do I return an item?'")
+    assert said[-1].endswith("[sms    ] <- 'what are your opening hours?'")

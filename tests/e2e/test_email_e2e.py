@@ -1,0 +1,199 @@
+"""End to end over email: mail delivered into Dovecot, picked up by the app's IMAP poller,
+answered by the real Rasa server and model, replies through SMTP in the customer's thread."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+import pytest
+from sqlalchemy import select
+
+from adapters.email_channel import NO_TEXT_REPLY
+from bot.db import Database
+from bot.models import (
+    Channel,
+    ChannelIdentity,
+    Complaint,
+    Direction,
+    Message,
+    MessageStatus,
+)
+from tests.e2e.conftest import SUPPORT_ADDRESS, Stack
+from tests.support.mail import ReceivedMail
+
+pytestmark = pytest.mark.integration
+
+CASE_ID = re.compile(r"CMP-[23456789ABCDEFGHJKMNPQRSTVWXYZ]{5}")
+MAIL_TIMEOUT = 60.0
+
+
+@pytest.fixture
+async def db(stack: Stack) -> AsyncIterator[Database]:
+    database = Database(stack.database_url)
+    yield database
+    await database.dispose()
+
+
+def customer_mail(
+    sender: str,
+    subject: str,
+    body: str,
+    *,
+    in_reply_to: str | None = None,
+    references: str | None = None,
+    message_id: str | None = None,
+) -> EmailMessage:
+    """A mail as a customer's mail client writes it."""
+    mail = EmailMessage()
+    mail["From"] = f"Ana Lima <{sender}>"
+    mail["To"] = SUPPORT_ADDRESS
+    mail["Subject"] = subject
+    mail["Message-ID"] = message_id or make_msgid(domain="mail.example.net")
+    if in_reply_to:
+        mail["In-Reply-To"] = in_reply_to
+        mail["References"] = references or in_reply_to
+    mail.set_content(body)
+    return mail
+
+
+async def _answer_to(stack: Stack, sender: str, count: int) -> ReceivedMail:
+    """The `count`-th mail the assistant sent to `sender` (1-based), waiting for it."""
+    for _ in range(int(MAIL_TIMEOUT * 4)):
+        sent = [m for m in stack.smtp.received if sender in m.envelope_to]
+        if len(sent) >= count:
+            return sent[count - 1]
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"no answer number {count} to {sender} within {MAIL_TIMEOUT}s")
+
+
+def _text(mail: ReceivedMail) -> str:
+    part = mail.message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def _address() -> str:
+    return f"ana.{uuid.uuid4().hex[:8]}@mail.example.net"
+
+
+async def test_an_email_complaint_in_one_thread(stack: Stack, db: Database) -> None:
+    sender = _address()
+    first = customer_mail(
+        sender,
+        "Damaged parcel",
+        "Hello,\n\nI want to file a complaint, my parcel arrived damaged.\n\n-- \nAna Lima\n",
+    )
+    stack.imap.append(first.as_bytes())
+    answer = await _answer_to(stack, sender, 1)
+    headers = answer.message
+    assert headers["Subject"] == "Re: Damaged parcel"
+    assert headers["In-Reply-To"] == first["Message-ID"]
+    assert headers["References"] == first["Message-ID"]
+    assert headers["From"] == f"Shop Support <{SUPPORT_ADDRESS}>"
+    assert headers["To"] == sender
+    assert headers.get_content_type() == "multipart/alternative"
+    assert headers.get_body(preferencelist=("html",)) is not None
+    text = _text(answer)
+    # One mail carries every reply of the turn.
+    assert "I'm sorry to hear that" in text and "order number" in text
+    # The mail is marked processed in the mailbox only once it is stored.
+    assert all("\\Seen" in flags for flags in stack.imap.flags_of_all())
+
+    reply = customer_mail(
+        sender,
+        "Re: Damaged parcel",
+        "It's ORD-482913\n\nOn Mon, 23 Nov 2026 at 10:02, Shop Support "
+        f"<{SUPPORT_ADDRESS}> wrote:\n> {text.splitlines()[0]}\n",
+        in_reply_to=headers["Message-ID"],
+        references=f"{first['Message-ID']} {headers['Message-ID']}",
+    )
+    stack.imap.append(reply.as_bytes())
+    options = await _answer_to(stack, sender, 2)
+    assert options.message["In-Reply-To"] == reply["Message-ID"]
+    assert options.message["References"].split() == [
+        first["Message-ID"],
+        headers["Message-ID"],
+        reply["Message-ID"],
+    ]
+    assert "2. Replacement" in _text(options)
+
+    choice = customer_mail(
+        sender, "Re: Damaged parcel", "2", in_reply_to=options.message["Message-ID"]
+    )
+    stack.imap.append(choice.as_bytes())
+    confirmation = await _answer_to(stack, sender, 3)
+    case_id = CASE_ID.search(_text(confirmation))
+    assert case_id, _text(confirmation)
+
+    async with db.session() as session:
+        complaint = await session.scalar(
+            select(Complaint).where(Complaint.case_id == case_id.group(0))
+        )
+        inbound = list(
+            await session.scalars(
+                select(Message)
+                .join(ChannelIdentity, Message.identity_id == ChannelIdentity.id)
+                .where(ChannelIdentity.address == sender, Message.direction == Direction.INBOUND)
+                .order_by(Message.id)
+            )
+        )
+    assert complaint is not None
+    assert (complaint.channel, complaint.order_ref, complaint.desired_outcome) == (
+        Channel.EMAIL,
+        "ORD-482913",
+        "replacement",
+    )
+    # Signature and quoted text are gone; one conversation for the whole thread.
+    assert [m.text for m in inbound] == [
+        "Hello,\n\nI want to file a complaint, my parcel arrived damaged.",
+        "It's ORD-482913",
+        '/inform{"desired_outcome": "replacement"}',
+    ]
+    assert len({m.conversation_id for m in inbound}) == 1
+    assert {m.status for m in inbound} == {MessageStatus.ANSWERED}
+
+
+async def test_a_new_thread_is_a_new_conversation_of_the_same_customer(
+    stack: Stack, db: Database
+) -> None:
+    sender = _address()
+    stack.imap.append(customer_mail(sender, "Opening hours", "When are you open?").as_bytes())
+    await _answer_to(stack, sender, 1)
+    stack.imap.append(customer_mail(sender, "Returns", "How do I return an item?").as_bytes())
+    second = await _answer_to(stack, sender, 2)
+    assert second.message["Subject"] == "Re: Returns"
+    async with db.session() as session:
+        rows = list(
+            await session.execute(
+                select(Message.conversation_id, ChannelIdentity.customer_id)
+                .join(ChannelIdentity, Message.identity_id == ChannelIdentity.id)
+                .where(ChannelIdentity.address == sender, Message.direction == Direction.INBOUND)
+            )
+        )
+    assert len({conversation for conversation, _ in rows}) == 2
+    assert len({customer for _, customer in rows}) == 1
+
+
+async def test_a_mail_without_text_gets_a_polite_answer_and_a_duplicate_none(
+    stack: Stack, db: Database
+) -> None:
+    sender = _address()
+    empty = customer_mail(sender, "", "")
+    empty.clear_content()
+    empty.add_attachment(
+        b"%PDF-1.4 invoice", maintype="application", subtype="pdf", filename="invoice.pdf"
+    )
+    raw = empty.as_bytes()
+    stack.imap.append(raw)
+    answer = await _answer_to(stack, sender, 1)
+    assert _text(answer).strip().startswith(NO_TEXT_REPLY)
+    assert answer.message["Subject"] == "Re: Your message"
+    # The same mail delivered again (same Message-ID) is not answered twice.
+    stack.imap.append(raw)
+    await asyncio.sleep(6)
+    assert len([m for m in stack.smtp.received if sender in m.envelope_to]) == 1
