@@ -7,6 +7,7 @@ one mail in the customer's thread (In-Reply-To, References, "Re:" subject).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from email.utils import make_msgid
 
@@ -56,7 +57,9 @@ class EmailChannel:
         """Store one mail and answer it (raising leaves it in the mailbox to try again)."""
         settings = self._settings
         try:
-            parsed = parse_inbound(
+            # Parsing a big HTML mail takes seconds of CPU: not on the event loop.
+            parsed = await asyncio.to_thread(
+                parse_inbound,
                 raw,
                 max_attachment_bytes=settings.attachment_max_bytes,
                 allowed_attachment_types=frozenset(settings.attachment_types),
