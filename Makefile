@@ -2,7 +2,7 @@
 #   make run     set up, train if needed, start Rasa + action server + app (Ctrl-C stops all)
 #   make test    set up, train if needed, lint, run the whole test suite
 #   make train   (re)train the Rasa model if data/, config.yml or domain.yml changed
-#   make bench   message-path benchmark against Rasa's own REST channel
+#   make bench   benchmarks: web chat path vs Rasa's REST channel, SMS vs Rasa's twilio connector
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -70,6 +70,7 @@ test: setup-dev lint
 bench: setup-dev
 	$(PY) -m bot train
 	$(PY) bench/turns.py
+	$(PY) bench/sms.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
