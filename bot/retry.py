@@ -15,6 +15,7 @@ from bot.models import MessageStatus
 from bot.pipeline import MessagePipeline
 
 log = structlog.get_logger("bot.retry")
+RESEND_AFTER_SECONDS = 60.0
 
 
 class RetryWorker:
@@ -34,7 +35,8 @@ class RetryWorker:
         self._health = health
         self._interval = interval_seconds
         self._stale_after = stale_after
-        self._resend_after = timedelta(seconds=interval_seconds)
+        # Long enough that a send still in flight (a slow provider) is not sent twice.
+        self._resend_after = timedelta(seconds=max(RESEND_AFTER_SECONDS, interval_seconds))
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
