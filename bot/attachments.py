@@ -70,7 +70,3 @@ class AttachmentStore:
             storage_ref=str(path.relative_to(self._root)),
             filename=filename,
         )
-
-    def path_of(self, storage_ref: str) -> Path:
-        """The file behind a stored reference."""
-        return self._root / storage_ref

@@ -34,11 +34,6 @@ class BackgroundTasks:
         if not task.cancelled() and task.exception() is not None:
             log.error("background_task_failed", task=task.get_name(), exc_info=task.exception())
 
-    @property
-    def running(self) -> int:
-        """How many tasks have not finished yet."""
-        return len(self._tasks)
-
     async def aclose(self, *, grace_seconds: float = 10.0) -> None:
         """Wait up to `grace_seconds` for running tasks, then cancel the rest."""
         if not self._tasks:
