@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -34,7 +35,7 @@ from bot.attachments import AttachmentRejected, AttachmentStore
 from bot.db import Database
 from bot.delivery import StoredReply
 from bot.deps import ServicesDep
-from bot.models import Channel
+from bot.models import Channel, MessageStatus
 from bot.pipeline import Accepted, Turn
 from bot.services import Services
 
@@ -360,8 +361,16 @@ def _needs_local_answer(inbound: InboundMessage) -> bool:
 
 
 async def _answer(services: Services, accepted: Accepted, *, push: bool) -> Turn:
-    await save_media(services, accepted)
-    return await services.pipeline.respond(accepted, push=push)
+    _, rejected = await save_media(services, accepted)
+    turn = await services.pipeline.respond(accepted, push=False)
+    if rejected and turn.status is MessageStatus.ANSWERED:
+        note = BotReply(text=f"Sorry, I couldn't keep the file you sent: {rejected[0]}.")
+        turn = replace(
+            turn, replies=(*turn.replies, await services.pipeline.add_reply(accepted, note))
+        )
+    if push:
+        await services.deliveries.deliver(Channel.SMS, accepted.inbound.sender_id, turn.replies)
+    return turn
 
 
 async def _answer_locally(services: Services, accepted: Accepted, keyword: Keyword | None) -> Turn:

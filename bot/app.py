@@ -38,6 +38,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 status_callback=f"{settings.app_url}/twilio/sms/status",
             )
             services.deliveries.register(Channel.SMS, sender.push, resend_pending=True)
+            # A call cannot be spoken to after it ends: an answer that comes later (after
+            # an outage) is texted to the caller's number instead.
+            services.deliveries.register(Channel.VOICE, sender.push, resend_pending=True)
         poller = None
         if settings.email_enabled:
             email_channel, poller = build_email_channel(services)

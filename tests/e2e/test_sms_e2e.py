@@ -217,6 +217,18 @@ async def test_mms_media_become_attachments(stack: Stack, phone: Phone, db: Data
     assert stored.read_bytes() == picture
 
 
+async def test_a_refused_file_with_a_text_is_answered_and_explained(
+    stack: Stack, phone: Phone
+) -> None:
+    video = stack.twilio.add_media(b"\x00\x00\x00\x18ftypmp42", "video/mp4")
+    replies = await phone.text("hello, here is a video", media=[(video, "video/mp4")])
+    assert "virtual assistant" in replies[0]
+    assert (
+        replies[-1]
+        == "Sorry, I couldn't keep the file you sent: files of type video/mp4 are not accepted."
+    )
+
+
 async def test_forged_missing_and_malformed_requests_store_nothing(
     stack: Stack, http: httpx.AsyncClient, db: Database
 ) -> None:

@@ -3,6 +3,7 @@ server and model behind, recording consent and hang-ups recorded."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 
@@ -247,6 +248,29 @@ async def test_hanging_up_mid_turn_leaves_nothing_pending(
         again = await session.get_one(Message, reply.id)
     assert again.status is MessageStatus.FAILED
     assert again.error == "call ended before it was said"
+
+
+async def test_an_answer_after_an_outage_is_texted_to_the_caller(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
+    call = Call(stack, http)
+    greeting = await call.post("/twilio/voice/consent?choice=default")
+    stack.rasa_proxy.stop()
+    try:
+        answer = await call.say(_next_action(greeting), "what are your opening hours?")
+        assert "Your message is saved" in _said(answer)[0]
+        hangup = call_status_params(call.params, call_status="completed", duration=20)
+        await signed_post(
+            http, f"{stack.app_url}/twilio/voice/status", hangup, stack.twilio.auth_token
+        )
+    finally:
+        stack.rasa_proxy.start()
+    for _ in range(240):
+        texted = [m["body"] for m in stack.twilio.messages if m["to"] == call.number]
+        if texted:
+            break
+        await asyncio.sleep(0.25)
+    assert texted and "Monday to Friday" in texted[0], texted
 
 
 async def test_forged_voice_webhooks_are_refused(stack: Stack, http: httpx.AsyncClient) -> None:
