@@ -16,6 +16,7 @@ from sqlalchemy import select
 from adapters.email_channel import NO_TEXT_REPLY
 from bot.db import Database
 from bot.models import (
+    Attachment,
     Channel,
     ChannelIdentity,
     Complaint,
@@ -197,3 +198,33 @@ async def test_a_mail_without_text_gets_a_polite_answer_and_a_duplicate_none(
     stack.imap.append(raw)
     await asyncio.sleep(6)
     assert len([m for m in stack.smtp.received if sender in m.envelope_to]) == 1
+
+
+async def test_attachments_are_kept_or_refused_with_a_reason(stack: Stack, db: Database) -> None:
+    sender = _address()
+    mail = customer_mail(sender, "Broken lamp", "I want to complain, my lamp arrived broken.")
+    photo = b"\x89PNG\r\n\x1a\n" + b"p" * 2000
+    mail.add_attachment(photo, maintype="image", subtype="png", filename="lamp.png")
+    huge = b"\x00" * (stack.settings.attachment_max_bytes + 1)
+    mail.add_attachment(huge, maintype="application", subtype="pdf", filename="scan.pdf")
+    mail.add_attachment(
+        b"MZ\x90\x00", maintype="application", subtype="x-msdownload", filename="setup.exe"
+    )
+    stack.imap.append(mail.as_bytes())
+    answer = _text(await _answer_to(stack, sender, 1))
+    assert "order number" in answer
+    assert "I couldn't keep some of your attachments (scan.pdf: " in answer
+    assert "setup.exe: " in answer
+    async with db.session() as session:
+        message = await session.scalar(
+            select(Message)
+            .join(ChannelIdentity, Message.identity_id == ChannelIdentity.id)
+            .where(ChannelIdentity.address == sender, Message.direction == Direction.INBOUND)
+        )
+        assert message is not None
+        kept = list(
+            await session.scalars(select(Attachment).where(Attachment.message_id == message.id))
+        )
+    assert [(a.filename, a.content_type, a.size_bytes) for a in kept] == [
+        ("lamp.png", "image/png", len(photo))
+    ]
