@@ -1,15 +1,19 @@
-"""Command line: `python -m bot run | train | migrate | customer | history`."""
+"""Command line: `python -m bot run | train | migrate | customer | history | sms`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import secrets
 import signal
 import sys
 import time
 from types import FrameType
+from xml.etree import ElementTree
 
+import httpx
 from pydantic import ValidationError
+from twilio.request_validator import RequestValidator
 
 from bot import store
 from bot.db import Database, migrate
@@ -101,6 +105,57 @@ async def show_history(settings: Settings, args: argparse.Namespace) -> int:
         await database.dispose()
 
 
+def send_test_sms(settings: Settings, sender: str, text: str) -> int:
+    """Text the running app as Twilio would (signed webhook); print what it answers.
+
+    For trying the SMS channel without a Twilio account: with SMS_REPLY_MODE=twiml the
+    replies come back in the webhook response and are printed.
+    """
+    if not settings.twilio_enabled:
+        print(
+            "error: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (any values for local tests)",
+            file=sys.stderr,
+        )
+        return 2
+    local_url = f"http://{settings.app_host}:{settings.app_port}/twilio/sms"
+    signed_url = (
+        f"{settings.public_url.rstrip('/')}/twilio/sms" if settings.public_url else local_url
+    )
+    params = {
+        "MessageSid": f"SM{secrets.token_hex(16)}",
+        "AccountSid": settings.twilio_account_sid,
+        "From": sender,
+        "To": settings.twilio_phone_number,
+        "Body": text,
+        "NumMedia": "0",
+    }
+    token = settings.twilio_auth_token.get_secret_value()
+    signature = RequestValidator(token).compute_signature(signed_url, params)
+    try:
+        response = httpx.post(
+            local_url, data=params, headers={"X-Twilio-Signature": signature}, timeout=60
+        )
+    except httpx.HTTPError as error:
+        print(
+            f"error: the app does not answer at {local_url} ({error}); is it running?",
+            file=sys.stderr,
+        )
+        return 1
+    if response.status_code != 200:
+        print(f"error: {response.status_code} {response.text}", file=sys.stderr)
+        return 1
+    bodies = [m.text or "" for m in ElementTree.fromstring(response.content).iter("Message")]
+    for body in bodies:
+        print(body, end="\n\n")
+    if not bodies:
+        print(
+            "(accepted; with SMS_REPLY_MODE=rest the replies go out through Twilio's REST API: "
+            f"python -m bot history --phone {sender})",
+            file=sys.stderr,
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m bot`."""
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
@@ -121,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     who.add_argument("--email")
     who.add_argument("--phone")
     history.add_argument("--limit", type=int, default=50)
+    sms = commands.add_parser("sms", help="text the running app as Twilio would, print replies")
+    sms.add_argument("--from", dest="sender", default="+15005550006", help="the customer's phone")
+    sms.add_argument("text")
     args = parser.parse_args(argv)
     try:
         settings = get_settings()
@@ -139,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 1
         return 0
+    if args.command == "sms":
+        return send_test_sms(settings, args.sender, args.text)
     migrate(settings.effective_database_url)
     if args.command == "customer":
         if not (args.email or args.phone):

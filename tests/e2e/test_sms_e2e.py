@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from urllib.parse import urlencode
 
@@ -25,7 +27,7 @@ from bot.models import (
     Message,
     MessageStatus,
 )
-from bot.processes import app_spec
+from bot.processes import app_environment, app_spec
 from tests.e2e.conftest import TWILIO_NUMBER, Stack
 from tests.support.phone import Phone
 from tests.support.ports import free_port
@@ -301,3 +303,20 @@ async def test_twiml_mode_answers_in_the_webhook(
     again = await phone.send("hello", sid=sid)
     assert again.text == response.text
     assert len(await _inbound(db, phone.number)) == 1
+
+
+def test_the_sms_command_texts_the_app_and_prints_the_answer(stack: Stack, twiml_app: str) -> None:
+    port = int(twiml_app.rsplit(":", 1)[1])
+    settings = stack.settings.model_copy(
+        update={"app_port": port, "sms_reply_mode": "twiml", "imap_host": ""}
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "sms", "--from", "+14155559999", "hello"],
+        env=app_environment(settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Hi! I'm the virtual assistant")
