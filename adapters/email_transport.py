@@ -93,6 +93,9 @@ class MailboxPoller:
         self._task: asyncio.Task[None] | None = None
         self.uses_idle = False
         self.idling = False
+        # For /health: whether the background watch is connected, and why not if it is not.
+        self.connected = False
+        self.last_error: str | None = None
 
     async def run_once(self) -> int:
         """Connect, hand over every unseen mail, log out; how many were handled."""
@@ -130,7 +133,9 @@ class MailboxPoller:
                 continue
             # It worked: once it breaks, the backoff starts again from its first step.
             failures = 1
+            self.connected, self.last_error = True, None
             broken = await self._watch_until_broken(connection)
+            self.connected = False
             await self._back_off(failures, broken)
 
     async def _watch_until_broken(self, connection: _Connection) -> Exception:
@@ -148,6 +153,7 @@ class MailboxPoller:
         delay = min(self._max_reconnect_seconds, self._reconnect_seconds * 2 ** (failures - 1))
         # Jitter, so several instances do not reconnect in lockstep after an outage.
         delay *= random.uniform(0.8, 1.2)
+        self.last_error = str(error) or type(error).__name__
         log.warning(
             "imap_unavailable",
             host=self._host,

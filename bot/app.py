@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from adapters import sms, voice, webchat
 from adapters.email_channel import build_email_channel
+from adapters.email_transport import MailboxPoller
 from adapters.messages import InvalidMessage
 from adapters.sms import SmsSender
 from bot.deps import ServicesDep
@@ -18,6 +19,24 @@ from bot.logs import configure_logging
 from bot.models import Channel
 from bot.services import Services
 from bot.settings import Settings, get_settings
+
+
+def channel_states(settings: Settings, poller: MailboxPoller | None) -> dict[str, Any]:
+    """Which channels are on, and whether the mailbox is being watched."""
+    email: dict[str, Any] = {"enabled": poller is not None}
+    if poller is not None:
+        email["ok"] = poller.connected
+        email["detail"] = (
+            ("watching with IMAP IDLE" if poller.uses_idle else "polling")
+            if poller.connected
+            else f"not connected: {poller.last_error or 'connecting'}"
+        )
+    return {
+        "webchat": {"enabled": True},
+        "sms": {"enabled": settings.twilio_enabled, "reply_mode": settings.sms_reply_mode},
+        "voice": {"enabled": settings.twilio_enabled},
+        "email": email,
+    }
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -47,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             services.deliveries.register(Channel.EMAIL, email_channel.push, resend_pending=True)
         app.state.services = services
         app.state.webchat_hub = hub
+        app.state.mailbox_poller = poller
         services.retry.start()
         if poller is not None:
             poller.start()
@@ -74,12 +94,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return RedirectResponse("/webchat")
 
     @app.get("/health")
-    async def health(services: ServicesDep) -> JSONResponse:
-        """Whether the database, Rasa and the action server answer (503 if any does not)."""
+    async def health(request: Request, services: ServicesDep) -> JSONResponse:
+        """Whether the database, Rasa and the action server answer (503 if any does not),
+        and the state of each channel (reported, but a channel alone does not make it 503:
+        the others still work)."""
         checks = await services.health.check_all(fresh=True)
         body: dict[str, Any] = {
             "status": "ok" if all(c.ok for c in checks.values()) else "degraded",
             "checks": {name: {"ok": c.ok, "detail": c.detail} for name, c in checks.items()},
+            "channels": channel_states(services.settings, request.app.state.mailbox_poller),
         }
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 

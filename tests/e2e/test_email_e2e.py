@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from email.utils import make_msgid
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -228,3 +229,14 @@ async def test_attachments_are_kept_or_refused_with_a_reason(stack: Stack, db: D
     assert [(a.filename, a.content_type, a.size_bytes) for a in kept] == [
         ("lamp.png", "image/png", len(photo))
     ]
+
+
+async def test_health_shows_the_mailbox_watched_with_idle(stack: Stack) -> None:
+    async with httpx.AsyncClient() as http:
+        body = (await http.get(f"{stack.app_url}/health")).json()
+    assert body["channels"]["email"] == {
+        "enabled": True,
+        "ok": True,
+        "detail": "watching with IMAP IDLE",
+    }
+    assert body["channels"]["sms"] == {"enabled": True, "reply_mode": "rest"}
