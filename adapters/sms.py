@@ -215,6 +215,23 @@ def _media_of(form: Mapping[str, str]) -> list[dict[str, str]]:
 
 # --- sending --------------------------------------------------------------------------
 
+UNSUBSCRIBED_RECIPIENT = 21610
+
+
+async def fail_if_opted_out(
+    database: Database, address: str, replies: Sequence[StoredReply]
+) -> bool:
+    """If `address` texted STOP, record `replies` as failed (never sent) and say so."""
+    async with database.session() as session:
+        opted_out = await store.is_opted_out(session=session, channel=Channel.SMS, address=address)
+        if opted_out:
+            await store.mark_failed(
+                session=session,
+                message_ids=[r.message_id for r in replies],
+                error="recipient opted out (STOP)",
+            )
+    return opted_out
+
 
 class SmsSender:
     """Sends replies as SMS through Twilio's REST API, recording each part's SID."""
@@ -234,17 +251,7 @@ class SmsSender:
 
     async def push(self, address: str, replies: Sequence[StoredReply]) -> bool:
         """Send each reply (in parts) to `address`; False if Twilio could not take them now."""
-        async with self._database.session() as session:
-            opted_out = await store.is_opted_out(
-                session=session, channel=Channel.SMS, address=address
-            )
-            if opted_out:
-                await store.mark_failed(
-                    session=session,
-                    message_ids=[r.message_id for r in replies],
-                    error="recipient opted out (STOP)",
-                )
-        if opted_out:
+        if await fail_if_opted_out(self._database, address, replies):
             return True
         for stored in replies:
             if not await self._send_reply(address, stored):
@@ -298,9 +305,6 @@ class SmsSender:
                     session=session, channel=Channel.SMS, address=address, opted_out=True
                 )
         return True
-
-
-UNSUBSCRIBED_RECIPIENT = 21610
 
 
 # --- the webhooks ---------------------------------------------------------------------
@@ -403,6 +407,8 @@ async def _hand_over(
 ) -> Response:
     if not twiml_mode:
         await services.deliveries.deliver(Channel.SMS, inbound.sender_id, turn.replies)
+        return twiml_response(EMPTY_TWIML)
+    if await fail_if_opted_out(services.database, inbound.sender_id, turn.replies):
         return twiml_response(EMPTY_TWIML)
     await services.deliveries.mark_delivered(turn.replies)
     return twiml_response(render_twiml([r.reply for r in turn.replies]))

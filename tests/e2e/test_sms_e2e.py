@@ -303,6 +303,10 @@ async def test_twiml_mode_answers_in_the_webhook(
     again = await phone.send("hello", sid=sid)
     assert again.text == response.text
     assert len(await _inbound(db, phone.number)) == 1
+    # After STOP nothing is answered in TwiML either (the replies are stored as failed).
+    assert (await phone.send("STOP")).text == EMPTY_TWIML
+    assert (await phone.send("hello again")).text == EMPTY_TWIML
+    assert (await phone.send("START")).text.count("<Message>") == 1
 
 
 def test_the_sms_command_texts_the_app_and_prints_the_answer(stack: Stack, twiml_app: str) -> None:
