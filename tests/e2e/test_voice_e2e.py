@@ -4,8 +4,9 @@ server and model behind, recording consent and hang-ups recorded."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -24,7 +25,9 @@ from bot.models import (
     MessageStatus,
     RecordingConsent,
 )
+from bot.processes import app_spec
 from tests.e2e.conftest import TWILIO_NUMBER, Stack
+from tests.support.ports import free_port
 from tests.support.twilio_webhooks import (
     call_status_params,
     gather_params,
@@ -62,18 +65,26 @@ async def db(stack: Stack) -> AsyncIterator[Database]:
 class Call:
     """One phone call to the assistant's number, driven the way Twilio drives it."""
 
-    def __init__(self, stack: Stack, http: httpx.AsyncClient, *, country: str = "US") -> None:
+    def __init__(
+        self,
+        stack: Stack,
+        http: httpx.AsyncClient,
+        *,
+        country: str = "US",
+        app_url: str | None = None,
+    ) -> None:
         prefix = "+44207183" if country == "GB" else "+1415557"
         self.number = f"{prefix}{next(_numbers):04d}"
         self.params = voice_params(from_=self.number, to=TWILIO_NUMBER, from_country=country)
         self.sid = self.params["CallSid"]
         self._stack, self._http = stack, http
+        self._app_url = app_url or stack.app_url
 
     async def post(self, path: str, params: dict[str, str] | None = None) -> str:
         """POST to a voice webhook (relative TwiML URLs resolve against the app)."""
         response = await signed_post(
             self._http,
-            f"{self._stack.app_url}{path}",
+            f"{self._app_url}{path}",
             params or self.params,
             self._stack.twilio.auth_token,
         )
@@ -271,6 +282,45 @@ async def test_an_answer_after_an_outage_is_texted_to_the_caller(
             break
         await asyncio.sleep(0.25)
     assert texted and "Monday to Friday" in texted[0], texted
+
+
+@pytest.fixture(scope="module")
+def impatient_app(stack: Stack) -> Iterator[str]:
+    """A second app instance that never waits for an answer within the webhook."""
+    settings = stack.settings.model_copy(
+        update={"app_port": free_port(), "voice_answer_timeout_seconds": 0.001, "imap_host": ""}
+    )
+    spec = app_spec(settings)
+    spec = dataclasses.replace(
+        spec, name="app-impatient", log_path=spec.log_path.with_name("app-impatient.log")
+    )
+    stack.supervisor.start(spec)
+    stack.supervisor.wait_healthy(spec)
+    try:
+        yield f"http://127.0.0.1:{settings.app_port}"
+    finally:
+        stack.supervisor.stop(spec.name)
+
+
+async def test_a_slow_answer_keeps_the_caller_company(
+    stack: Stack, http: httpx.AsyncClient, impatient_app: str
+) -> None:
+    call = Call(stack, http, app_url=impatient_app)
+    greeting = await call.post("/twilio/voice/consent?choice=default")
+    waiting = await call.say(_next_action(greeting), "hello")
+    assert waiting == (
+        f'{XML}<Response>{SAY}One moment, please.</Say><Pause length="2" />'
+        '<Redirect method="POST">/twilio/voice/pending?turn=1&amp;waits=1</Redirect></Response>'
+    )
+    twiml = waiting
+    for _ in range(10):
+        redirect = re.search(r"<Redirect[^>]*>([^<]+)</Redirect>", twiml)
+        if redirect is None:
+            break
+        await asyncio.sleep(2)  # the <Pause length="2"> Twilio plays first
+        twiml = await call.post(redirect.group(1).replace("&amp;", "&"))
+    assert _next_action(twiml) == "/twilio/voice/gather?turn=2&misses=0"
+    assert "virtual assistant" in _said(twiml)[0]
 
 
 async def test_forged_voice_webhooks_are_refused(stack: Stack, http: httpx.AsyncClient) -> None:
