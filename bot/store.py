@@ -289,9 +289,14 @@ async def conversation_by_public_id(
 
 
 async def flag_for_agent(
-    *, session: AsyncSession, conversation: Conversation, reason: str, actor: str
+    *,
+    session: AsyncSession,
+    conversation: Conversation,
+    reason: str,
+    actor: str,
+    context: dict[str, Any] | None = None,
 ) -> None:
-    """Mark a conversation as waiting for a human agent, and audit why."""
+    """Mark a conversation as waiting for a human agent, and audit why (with `context`)."""
     conversation.status = ConversationStatus.AWAITING_AGENT
     await record_audit(
         session=session,
@@ -299,7 +304,7 @@ async def flag_for_agent(
         action="conversation.agent_requested",
         entity_type="conversation",
         entity_id=conversation.public_id,
-        details={"reason": reason},
+        details={"reason": reason, **(context or {})},
     )
 
 
@@ -835,6 +840,18 @@ async def customer_history(
         .limit(limit)
     )
     return list(rows)
+
+
+async def channels_used(*, session: AsyncSession, customer_id: int) -> dict[Channel, int]:
+    """How many messages a customer sent on each channel, in the order they first used them."""
+    rows = await session.execute(
+        select(Message.channel, func.count(), func.min(Message.id))
+        .join(Conversation, Message.conversation_id == Conversation.id)
+        .where(Conversation.customer_id == customer_id, Message.direction == Direction.INBOUND)
+        .group_by(Message.channel)
+        .order_by(func.min(Message.id))
+    )
+    return {channel: count for channel, count, _ in rows}
 
 
 # --- complaints ---------------------------------------------------------------------

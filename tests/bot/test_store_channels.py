@@ -60,6 +60,8 @@ async def test_a_known_customer_is_one_person_on_sms_voice_and_email(database: D
     async with database.session() as session:
         actions = list(await session.scalars(select(AuditEvent.action)))
         history = await store.customer_history(session=session, customer_id=customer.id)
+        used = await store.channels_used(session=session, customer_id=customer.id)
+    assert list(used.items()) == [(Channel.SMS, 1), (Channel.VOICE, 1), (Channel.EMAIL, 1)]
     assert actions.count("identity.linked") == 3
     assert [(m.channel, m.external_id) for m in history] == [
         (Channel.EMAIL, "<m1@x>"),

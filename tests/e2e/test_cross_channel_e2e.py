@@ -93,3 +93,28 @@ async def test_sms_then_email_is_one_customer_with_one_history(stack: Stack, db:
     said = [line for line in _cli(stack, "history", "--phone", PHONE).splitlines() if "<-" in line]
     assert said[0].endswith("[email  ] <- 'How do I return an item?'")
     assert said[-1].endswith("[sms    ] <- 'what are your opening hours?'")
+
+    # Asking for a person: the action sees (and hands on) the history on both channels.
+    async with httpx.AsyncClient(timeout=60) as http:
+        phone = Phone(
+            number=PHONE,
+            app_url=stack.app_url,
+            twilio_number=TWILIO_NUMBER,
+            twilio=stack.twilio,
+            database=db,
+            http=http,
+        )
+        replies = await phone.text("can I talk to a real person please")
+    assert (
+        replies[-1]
+        == "Whoever picks this up will see your whole history with us, by SMS and email."
+    )
+    async with db.session() as session:
+        request = await session.scalar(
+            select(AuditEvent)
+            .where(AuditEvent.action == "conversation.agent_requested")
+            .order_by(AuditEvent.id.desc())
+            .limit(1)
+        )
+    assert request is not None
+    assert request.details["messages_by_channel"] == {"sms": 2, "email": 1}
