@@ -378,6 +378,8 @@ async def _after_offer(
     if inbound is not None and digits == "1":
         await _request_callback(services, inbound)
         return twiml_response(render_goodbye(CALLBACK_CONFIRMED, voice=voice))
+    if inbound is not None and not digits:  # the caller spoke after all: carry on
+        return await _answer(services, inbound, voice=voice, turn=turn)
     return twiml_response(render_goodbye(NO_INPUT_GOODBYE, voice=voice))
 
 

@@ -205,6 +205,19 @@ async def test_silence_is_reprompted_twice_then_a_callback_is_offered(
     assert conversation.status is ConversationStatus.AWAITING_AGENT
 
 
+async def test_speaking_when_offered_a_person_carries_on(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
+    call = Call(stack, http)
+    twiml = await call.post("/twilio/voice/consent?choice=default")
+    for _ in range(3):
+        twiml = await call.silence(_next_action(twiml))
+    assert "offer=1" in _next_action(twiml)
+    answer = await call.say(_next_action(twiml), "what are your opening hours?")
+    assert "Monday to Friday" in _said(answer)[0]
+    assert _next_action(answer) == "/twilio/voice/gather?turn=2&misses=0"
+
+
 async def test_a_caller_can_ask_for_a_person_with_zero(
     stack: Stack, http: httpx.AsyncClient, db: Database
 ) -> None:
