@@ -194,7 +194,9 @@ async def test_stop_start_and_help(stack: Stack, phone: Phone, db: Database) -> 
         )
         actions = list(
             await session.scalars(
-                select(AuditEvent.action).where(AuditEvent.action.like("identity.opted%"))
+                select(AuditEvent.action)
+                .where(AuditEvent.action.like("identity.opted%"))
+                .order_by(AuditEvent.id)
             )
         )
     assert {(m.status, m.error) for m in unsent} == {

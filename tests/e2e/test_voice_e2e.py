@@ -165,7 +165,11 @@ async def test_a_complaint_by_phone_with_a_keypad_menu(
             select(Complaint).where(Complaint.case_id == case_id.group(0))
         )
         messages = list(
-            await session.scalars(select(Message).where(Message.external_id.like(f"{call.sid}:%")))
+            await session.scalars(
+                select(Message)
+                .where(Message.external_id.like(f"{call.sid}:%"))
+                .order_by(Message.id)
+            )
         )
         ended = await session.scalar(
             select(AuditEvent).where(
