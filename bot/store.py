@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import (
+    Agent,
+    AgentStatus,
     Attachment,
     AuditEvent,
     Channel,
@@ -28,6 +30,10 @@ from bot.models import (
     Customer,
     Delivery,
     Direction,
+    Handoff,
+    HandoffDecline,
+    HandoffKind,
+    HandoffStatus,
     Message,
     MessageStatus,
     Priority,
@@ -947,6 +953,305 @@ async def complaints_for_customer(
         .limit(limit)
     )
     return list(rows)
+
+
+# --- handoff to people ----------------------------------------------------------------
+
+# How far a handoff is brought forward in its queue. Bounded, so waiting longer always wins
+# in the end: VIPs first, then urgent complaints and unhappy customers, then waiting time.
+VIP_BONUS = timedelta(minutes=30)
+COMPLAINT_BONUS = {
+    Priority.URGENT: timedelta(minutes=20),
+    Priority.HIGH: timedelta(minutes=10),
+    Priority.NORMAL: timedelta(0),
+    Priority.LOW: timedelta(minutes=-5),
+}
+# A sentiment score of -1 (very unhappy) brings a handoff this much forward.
+SENTIMENT_BONUS = timedelta(minutes=15)
+OPEN_HANDOFF = (HandoffStatus.QUEUED, HandoffStatus.ASSIGNED)
+
+
+class HandoffNotYours(PermissionError):
+    """An agent acted on a conversation someone else (or nobody) has."""
+
+
+def priority_bonus(
+    *, is_vip: bool, complaint_priority: Priority | None, sentiment_score: float | None
+) -> timedelta:
+    """How much earlier than its arrival a handoff is served."""
+    bonus = VIP_BONUS if is_vip else timedelta(0)
+    if complaint_priority is not None:
+        bonus += COMPLAINT_BONUS[complaint_priority]
+    if sentiment_score is not None and sentiment_score < 0:
+        bonus += SENTIMENT_BONUS * min(1.0, -sentiment_score)
+    return bonus
+
+
+async def open_handoff_of(*, session: AsyncSession, conversation_id: int) -> Handoff | None:
+    """The conversation's handoff still waiting or with an agent, if any."""
+    return await session.scalar(
+        select(Handoff).where(
+            Handoff.conversation_id == conversation_id, Handoff.status.in_(OPEN_HANDOFF)
+        )
+    )
+
+
+async def enqueue_handoff(
+    *,
+    session: AsyncSession,
+    conversation_id: int,
+    queue: str,
+    reason: str,
+    intent: str | None = None,
+    kind: HandoffKind = HandoffKind.CHAT,
+    callback_number: str | None = None,
+    complaint_id: int | None = None,
+    sentiment_score: float | None = None,
+    now: datetime | None = None,
+) -> Handoff:
+    """Put a conversation in a queue for people (once: an open handoff is returned as is)."""
+    existing = await open_handoff_of(session=session, conversation_id=conversation_id)
+    if existing is not None:
+        return existing
+    now = now or utcnow()
+    conversation = await session.get_one(Conversation, conversation_id)
+    customer = await session.get_one(Customer, conversation.customer_id)
+    complaint = await session.get(Complaint, complaint_id) if complaint_id else None
+    priority = complaint.priority if complaint is not None else None
+    handoff = Handoff(
+        conversation_id=conversation_id,
+        queue=queue,
+        kind=kind,
+        status=HandoffStatus.QUEUED,
+        reason=reason[:200],
+        intent=intent,
+        complaint_id=complaint_id,
+        is_vip=customer.is_vip,
+        complaint_priority=priority,
+        sentiment_score=sentiment_score,
+        callback_number=callback_number,
+        enqueued_at=now,
+        priority_at=now
+        - priority_bonus(
+            is_vip=customer.is_vip, complaint_priority=priority, sentiment_score=sentiment_score
+        ),
+    )
+    session.add(handoff)
+    conversation.status = ConversationStatus.AWAITING_AGENT
+    await session.flush()
+    await record_audit(
+        session=session,
+        actor="assistant",
+        action="handoff.queued",
+        entity_type="conversation",
+        entity_id=conversation.public_id,
+        details={"handoff_id": handoff.id, "queue": queue, "reason": reason, "kind": kind.value},
+    )
+    return handoff
+
+
+async def queue_position(*, session: AsyncSession, handoff: Handoff) -> int:
+    """1 for the next to be served in its queue."""
+    ahead = await session.scalar(
+        select(func.count())
+        .select_from(Handoff)
+        .where(
+            Handoff.status == HandoffStatus.QUEUED,
+            Handoff.queue == handoff.queue,
+            or_(
+                Handoff.priority_at < handoff.priority_at,
+                (Handoff.priority_at == handoff.priority_at) & (Handoff.id < handoff.id),
+            ),
+        )
+    )
+    return int(ahead or 0) + 1
+
+
+async def create_agent(
+    *,
+    session: AsyncSession,
+    email: str,
+    display_name: str,
+    password_hash: str,
+    skills: Sequence[str] = (),
+    capacity: int = 3,
+) -> Agent:
+    """Add a member of the support team (offline until they sign in)."""
+    agent = Agent(
+        email=email.strip().lower(),
+        display_name=display_name,
+        password_hash=password_hash,
+        skills=sorted(set(skills)),
+        capacity=capacity,
+        status=AgentStatus.OFFLINE,
+    )
+    session.add(agent)
+    await session.flush()
+    await record_audit(
+        session=session,
+        actor="admin",
+        action="agent.created",
+        entity_type="agent",
+        entity_id=str(agent.id),
+        details={"skills": agent.skills, "capacity": capacity},
+    )
+    return agent
+
+
+async def set_agent_status(*, session: AsyncSession, agent_id: int, status: AgentStatus) -> None:
+    """An agent became available, busy, away or went offline."""
+    agent = await session.get_one(Agent, agent_id)
+    agent.status = status
+    agent.last_seen_at = utcnow()
+    await record_audit(
+        session=session,
+        actor=f"agent:{agent_id}",
+        action="agent.status",
+        entity_type="agent",
+        entity_id=str(agent_id),
+        details={"status": status.value},
+    )
+
+
+async def agent_load(*, session: AsyncSession, agent_id: int) -> int:
+    """How many conversations the agent has now."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Handoff)
+        .where(Handoff.agent_id == agent_id, Handoff.status == HandoffStatus.ASSIGNED)
+    )
+    return int(count or 0)
+
+
+async def agents_with_room(*, session: AsyncSession) -> list[Agent]:
+    """Available agents below their capacity, least loaded first."""
+    load = (
+        select(func.count())
+        .select_from(Handoff)
+        .where(Handoff.agent_id == Agent.id, Handoff.status == HandoffStatus.ASSIGNED)
+        .scalar_subquery()
+    )
+    rows = await session.scalars(
+        select(Agent)
+        .where(Agent.status == AgentStatus.AVAILABLE, load < Agent.capacity)
+        .order_by(load, Agent.id)
+    )
+    return list(rows)
+
+
+async def assign_next(
+    *, session: AsyncSession, agent_id: int, queues: Sequence[str], now: datetime | None = None
+) -> Handoff | None:
+    """Give the agent the first waiting conversation of `queues` they have not declined.
+
+    Safe with several app instances: the agent's row is locked (its capacity is checked by
+    one transaction at a time) and the conversation is taken with SKIP LOCKED, so no
+    conversation is assigned twice. On SQLite, transactions are serialised anyway.
+    """
+    agent = await session.scalar(select(Agent).where(Agent.id == agent_id).with_for_update())
+    if agent is None or agent.status is not AgentStatus.AVAILABLE or not queues:
+        return None
+    if await agent_load(session=session, agent_id=agent_id) >= agent.capacity:
+        return None
+    declined = exists().where(
+        HandoffDecline.handoff_id == Handoff.id, HandoffDecline.agent_id == agent_id
+    )
+    handoff = await session.scalar(
+        select(Handoff)
+        .where(Handoff.status == HandoffStatus.QUEUED, Handoff.queue.in_(queues), ~declined)
+        .order_by(Handoff.priority_at, Handoff.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    if handoff is None:
+        return None
+    handoff.status = HandoffStatus.ASSIGNED
+    handoff.agent_id = agent_id
+    handoff.assigned_at = now or utcnow()
+    await record_audit(
+        session=session,
+        actor=f"agent:{agent_id}",
+        action="handoff.assigned",
+        entity_type="handoff",
+        entity_id=str(handoff.id),
+        details={"queue": handoff.queue},
+    )
+    return handoff
+
+
+async def _owned_handoff(*, session: AsyncSession, handoff_id: int, agent_id: int) -> Handoff:
+    handoff = await session.scalar(
+        select(Handoff).where(Handoff.id == handoff_id).with_for_update()
+    )
+    if (
+        handoff is None
+        or handoff.status is not HandoffStatus.ASSIGNED
+        or (handoff.agent_id != agent_id)
+    ):
+        raise HandoffNotYours(f"conversation {handoff_id} is not assigned to agent {agent_id}")
+    return handoff
+
+
+async def decline_handoff(*, session: AsyncSession, handoff_id: int, agent_id: int) -> Handoff:
+    """The agent passes: the conversation goes back to its queue, never offered to them again."""
+    handoff = await _owned_handoff(session=session, handoff_id=handoff_id, agent_id=agent_id)
+    handoff.status, handoff.agent_id, handoff.assigned_at = HandoffStatus.QUEUED, None, None
+    session.add(HandoffDecline(handoff_id=handoff_id, agent_id=agent_id))
+    await record_audit(
+        session=session,
+        actor=f"agent:{agent_id}",
+        action="handoff.declined",
+        entity_type="handoff",
+        entity_id=str(handoff_id),
+    )
+    return handoff
+
+
+async def transfer_handoff(
+    *,
+    session: AsyncSession,
+    handoff_id: int,
+    agent_id: int,
+    note: str,
+    to_queue: str | None = None,
+    to_agent_id: int | None = None,
+) -> Handoff:
+    """Pass the conversation to another queue (it waits there) or straight to an agent."""
+    if (to_queue is None) == (to_agent_id is None):
+        raise ValueError("transfer to a queue or to an agent")
+    handoff = await _owned_handoff(session=session, handoff_id=handoff_id, agent_id=agent_id)
+    handoff.note = note
+    if to_agent_id is not None:
+        handoff.agent_id, handoff.assigned_at = to_agent_id, utcnow()
+    else:
+        assert to_queue is not None
+        handoff.queue, handoff.status = to_queue, HandoffStatus.QUEUED
+        handoff.agent_id, handoff.assigned_at = None, None
+    await record_audit(
+        session=session,
+        actor=f"agent:{agent_id}",
+        action="handoff.transferred",
+        entity_type="handoff",
+        entity_id=str(handoff_id),
+        details={"to_queue": to_queue, "to_agent_id": to_agent_id, "note": note},
+    )
+    return handoff
+
+
+async def resolve_handoff(*, session: AsyncSession, handoff_id: int, agent_id: int) -> Handoff:
+    """The agent is done: the conversation goes back to the assistant."""
+    handoff = await _owned_handoff(session=session, handoff_id=handoff_id, agent_id=agent_id)
+    handoff.status, handoff.resolved_at = HandoffStatus.RESOLVED, utcnow()
+    conversation = await session.get_one(Conversation, handoff.conversation_id)
+    conversation.status = ConversationStatus.ACTIVE
+    await record_audit(
+        session=session,
+        actor=f"agent:{agent_id}",
+        action="handoff.resolved",
+        entity_type="handoff",
+        entity_id=str(handoff_id),
+    )
+    return handoff
 
 
 # --- audit --------------------------------------------------------------------------
