@@ -1,4 +1,4 @@
-"""What happens when the assistant does not understand: rephrase first, then offer a person."""
+"""When the assistant does not understand: ask to rephrase first, then hand over to a person."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.handoff import escalate, tell_customer
+
 NLU_FALLBACK = "nlu_fallback"
-MISSES_BEFORE_OFFERING_A_PERSON = 2
+MISSES_BEFORE_A_PERSON = 2
 
 
 def consecutive_misses(tracker: Tracker) -> int:
@@ -24,7 +26,7 @@ def consecutive_misses(tracker: Tracker) -> int:
 
 
 class ActionHandleNluFallback(Action):
-    """Asks the customer to rephrase; after a second miss in a row, offers a person."""
+    """Asks the customer to rephrase; after a second miss in a row, hands over to a person."""
 
     def name(self) -> str:
         return "action_handle_nlu_fallback"
@@ -32,8 +34,9 @@ class ActionHandleNluFallback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        if consecutive_misses(tracker) >= MISSES_BEFORE_OFFERING_A_PERSON:
-            dispatcher.utter_message(response="utter_offer_human_after_misses")
+        if consecutive_misses(tracker) >= MISSES_BEFORE_A_PERSON:
+            escalation = await escalate(tracker, reason="not understood twice")
+            tell_customer(dispatcher, escalation)
         else:
             dispatcher.utter_message(response="utter_rephrase")
         return []

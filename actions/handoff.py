@@ -1,15 +1,22 @@
-"""Asking for a person: the conversation is flagged for the support team."""
+"""Handing a conversation to people: into the right queue, with its priority, and telling the
+customer what happens next (their place and wait, or when the team is back and a callback)."""
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.store_access import action_session, conversation_of
+from actions.store_access import action_session, conversation_of, queue_directory, router
 from bot import store
-from bot.models import Channel, Conversation
+from bot.models import Channel, Customer, Handoff, HandoffKind, HandoffStatus, utcnow
+from bot.settings import get_settings
+from handoff.queues import Queue
 
 CHANNEL_NAMES = {
     Channel.WEBCHAT: "web chat",
@@ -19,16 +26,136 @@ CHANNEL_NAMES = {
 }
 
 
+# Intents that say nothing about what the customer needs help with.
+GENERIC_INTENTS = frozenset(
+    {
+        "affirm",
+        "deny",
+        "greet",
+        "thank",
+        "goodbye",
+        "inform",
+        "nlu_fallback",
+        "request_human",
+        "request_callback",
+        "bot_challenge",
+        "out_of_scope",
+    }
+)
+
+
+def topic_intent(tracker: Tracker) -> str | None:
+    """The latest intent that says what the conversation is about (for routing)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            name = (event.get("parse_data", {}).get("intent") or {}).get("name")
+            if name and name not in GENERIC_INTENTS:
+                return str(name)
+    return None
+
+
 def spoken_list(names: list[str]) -> str:
     """["SMS", "email", "phone"] -> "SMS, email and phone"."""
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
-class ActionRequestHuman(Action):
-    """Flags the conversation as waiting for an agent and tells the customer what that means.
+def when_open(queue: Queue, now: datetime) -> str:
+    """When a closed queue opens next, as said to a customer: "today at 14:00"."""
+    opening = queue.next_opening(now)
+    if opening is None:
+        return "as soon as they can"
+    local_now = now.astimezone(queue.timezone)
+    days = (opening.date() - local_now.date()).days
+    day = "today" if days == 0 else "tomorrow" if days == 1 else f"on {opening:%A}"
+    return f"{day} at {opening:%H:%M}"
 
-    Live agent handoff is not built yet, so the reply says so plainly.
-    """
+
+def wait_minutes(position: int, agents: int, average_minutes: float) -> int:
+    """A rough wait: the conversations ahead, shared among the agents on duty."""
+    return max(1, math.ceil(position * average_minutes / max(1, agents)))
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """Where a conversation was handed, and what the customer should be told."""
+
+    queue: Queue
+    status: HandoffStatus
+    position: int
+    agents_on_duty: int
+    channels: dict[Channel, int]
+
+
+async def escalate(
+    tracker: Tracker,
+    *,
+    reason: str,
+    kind: HandoffKind = HandoffKind.CHAT,
+    callback_number: str | None = None,
+) -> Escalation:
+    """Queue the conversation for people (routed by its complaint or intent) and dispatch."""
+    directory = queue_directory()
+    intent = topic_intent(tracker)
+    async with action_session() as session:
+        ref = await conversation_of(tracker, session)
+        complaint = await store.latest_complaint_in(
+            session=session, conversation_id=ref.conversation_id
+        )
+        queue = directory.route(
+            intent=intent, complaint_category=complaint.category if complaint else None
+        )
+        # The customer's history on every channel goes with the request.
+        used = await store.channels_used(session=session, customer_id=ref.customer_id)
+        handoff = await store.enqueue_handoff(
+            session=session,
+            conversation_id=ref.conversation_id,
+            queue=queue.key,
+            reason=reason,
+            intent=intent,
+            kind=kind,
+            callback_number=callback_number,
+            complaint_id=complaint.id if complaint else None,
+            context={"messages_by_channel": {c.value: n for c, n in used.items()}},
+        )
+        handoff_id = handoff.id
+    await router().dispatch()
+    async with action_session() as session:
+        handoff = await session.get_one(Handoff, handoff_id)
+        position = await store.queue_position(session=session, handoff=handoff)
+        on_duty = await store.agents_serving(session=session, queues=directory, queue=queue.key)
+        status = handoff.status
+        queue = directory.get(handoff.queue)
+    return Escalation(queue, status, position, on_duty, used)
+
+
+def tell_customer(dispatcher: CollectingDispatcher, escalation: Escalation) -> None:
+    """What happens next: with an agent now, a place in the queue, or when the team is back."""
+    queue, now = escalation.queue, utcnow()
+    if escalation.status is HandoffStatus.ASSIGNED:
+        dispatcher.utter_message(response="utter_handoff_assigned", team=queue.name)
+    elif queue.is_open(now) and escalation.agents_on_duty:
+        minutes = wait_minutes(
+            escalation.position, escalation.agents_on_duty, get_settings().handoff_average_minutes
+        )
+        dispatcher.utter_message(
+            response="utter_handoff_queued",
+            team=queue.name,
+            position=escalation.position,
+            minutes=minutes,
+        )
+    elif queue.is_open(now):
+        dispatcher.utter_message(response="utter_handoff_unstaffed", team=queue.name)
+    else:
+        dispatcher.utter_message(
+            response="utter_handoff_closed", team=queue.name, opens=when_open(queue, now)
+        )
+    names = [CHANNEL_NAMES[c] for c in escalation.channels if c in CHANNEL_NAMES]
+    if len(names) > 1:
+        dispatcher.utter_message(response="utter_handoff_history", channels=spoken_list(names))
+
+
+class ActionRequestHuman(Action):
+    """Hands the conversation to the team and tells the customer what happens next."""
 
     def name(self) -> str:
         return "action_request_human"
@@ -36,20 +163,39 @@ class ActionRequestHuman(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        async with action_session() as session:
-            ref = await conversation_of(tracker, session)
-            conversation = await session.get_one(Conversation, ref.conversation_id)
-            # The customer's history on every channel goes with the request.
-            used = await store.channels_used(session=session, customer_id=ref.customer_id)
-            await store.flag_for_agent(
-                session=session,
-                conversation=conversation,
-                reason=(tracker.latest_message.get("intent") or {}).get("name") or "unknown",
-                actor=f"assistant:{tracker.sender_id}",
-                context={"messages_by_channel": {c.value: n for c, n in used.items()}},
-            )
-        dispatcher.utter_message(response="utter_handoff_not_available")
-        names = [CHANNEL_NAMES[c] for c in used if c in CHANNEL_NAMES]
-        if len(names) > 1:
-            dispatcher.utter_message(response="utter_handoff_history", channels=spoken_list(names))
+        intent = (tracker.latest_message.get("intent") or {}).get("name") or "unknown"
+        tell_customer(dispatcher, await escalate(tracker, reason=intent))
         return []
+
+
+class ActionRequestCallback(Action):
+    """Books a call back on the number we know for the customer."""
+
+    def name(self) -> str:
+        return "action_request_callback"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        number = await _known_number(tracker)
+        if number is None:
+            dispatcher.utter_message(response="utter_callback_needs_number")
+            return []
+        escalation = await escalate(
+            tracker, reason="callback requested", kind=HandoffKind.CALLBACK, callback_number=number
+        )
+        queue = escalation.queue
+        now = utcnow()
+        when = "shortly" if queue.is_open(now) else when_open(queue, now)
+        dispatcher.utter_message(
+            response="utter_callback_booked", team=queue.name, number=number, when=when
+        )
+        return []
+
+
+async def _known_number(tracker: Tracker) -> str | None:
+    # Customers who texted or called have their number on their record.
+    async with action_session() as session:
+        ref = await conversation_of(tracker, session)
+        customer = await session.get_one(Customer, ref.customer_id)
+        return customer.phone

@@ -13,8 +13,11 @@ from bot import store
 from bot.db import Database
 from bot.models import Channel
 from bot.settings import get_settings
+from handoff.queues import QueueDirectory, load_queues
+from handoff.routing import Router
 
 _database: Database | None = None
+_queues: QueueDirectory | None = None
 
 
 def database() -> Database:
@@ -23,6 +26,19 @@ def database() -> Database:
     if _database is None:
         _database = Database(get_settings().effective_database_url)
     return _database
+
+
+def queue_directory() -> QueueDirectory:
+    """The departments and queues, read on first use."""
+    global _queues
+    if _queues is None:
+        _queues = load_queues(get_settings().queues_file)
+    return _queues
+
+
+def router() -> Router:
+    """Assigns waiting conversations to agents (safe alongside the app doing the same)."""
+    return Router(database=database(), queues=queue_directory())
 
 
 @asynccontextmanager

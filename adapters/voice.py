@@ -27,7 +27,7 @@ from adapters.twilio_webhook import TwilioForm, twiml_response
 from bot import store
 from bot.delivery import StoredReply
 from bot.deps import ServicesDep
-from bot.models import Channel, MessageStatus, RecordingConsent
+from bot.models import Channel, HandoffKind, MessageStatus, RecordingConsent
 from bot.services import Services
 from bot.settings import Settings
 
@@ -393,16 +393,15 @@ async def _request_callback(services: Services, inbound: InboundMessage) -> None
     if not accepted.stored.created:
         return
     async with services.database.session() as session:
-        conversation = await store.conversation_by_public_id(
-            session=session, public_id=accepted.stored.conversation.public_id
-        )
-        assert conversation is not None
-        await store.flag_for_agent(
+        await store.enqueue_handoff(
             session=session,
-            conversation=conversation,
-            reason=f"callback requested to {inbound.sender_id}",
-            actor=f"voice:{inbound.sender_id}",
+            conversation_id=accepted.stored.conversation.id,
+            queue=services.queues.route().key,
+            reason="callback requested after silence on a call",
+            kind=HandoffKind.CALLBACK,
+            callback_number=inbound.sender_id,
         )
+    await services.router.dispatch()
     reply = BotReply(text=CALLBACK_CONFIRMED, custom={"callback": inbound.sender_id})
     turn = await services.pipeline.answer_without_rasa(accepted, [reply], intent="callback")
     await services.deliveries.mark_delivered(turn.replies)

@@ -19,6 +19,7 @@ from bot.logs import configure_logging
 from bot.models import Channel
 from bot.services import Services
 from bot.settings import Settings, get_settings
+from handoff import api as handoff_api
 
 
 def channel_states(settings: Settings, poller: MailboxPoller | None) -> dict[str, Any]:
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webchat.router)
     app.include_router(sms.router)
     app.include_router(voice.router)
+    app.include_router(handoff_api.router)
 
     @app.exception_handler(InvalidMessage)
     async def invalid_message(request: Request, error: InvalidMessage) -> JSONResponse:

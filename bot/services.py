@@ -15,6 +15,8 @@ from bot.pipeline import MessagePipeline
 from bot.rasa_client import RasaClient
 from bot.retry import RetryWorker
 from bot.settings import Settings
+from handoff.queues import QueueDirectory, load_queues
+from handoff.routing import Router
 
 
 @dataclass
@@ -31,6 +33,8 @@ class Services:
     background: BackgroundTasks
     attachments: AttachmentStore
     twilio: TwilioRest | None
+    queues: QueueDirectory
+    router: Router
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -69,6 +73,7 @@ class Services:
             max_bytes=settings.attachment_max_bytes,
             allowed_types=settings.attachment_types,
         )
+        queues = load_queues(settings.queues_file)
         twilio = None
         if settings.twilio_enabled:
             twilio = TwilioRest(
@@ -87,6 +92,8 @@ class Services:
             BackgroundTasks(),
             attachments,
             twilio,
+            queues,
+            Router(database=database, queues=queues),
         )
 
     async def aclose(self) -> None:

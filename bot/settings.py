@@ -123,6 +123,11 @@ class Settings(BaseSettings):
     email_from_address: str = ""
     email_from_name: str = "Customer Service"
 
+    # Handoff to people: departments, queues, skills and hours (edited by content owners).
+    queues_file: Path = PROJECT_ROOT / "handoff" / "queues.yml"
+    # Used to estimate the wait: how long an agent spends on a conversation, on average.
+    handoff_average_minutes: float = 6.0
+
     attachment_max_bytes: int = 5 * 1024 * 1024
     attachment_types: set[str] = Field(
         default_factory=lambda: {

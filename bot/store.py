@@ -40,6 +40,7 @@ from bot.models import (
     RecordingConsent,
     utcnow,
 )
+from handoff.queues import QueueDirectory
 
 # No 0/O, 1/I/L or U: case IDs are read out on the phone and typed from SMS.
 CASE_ID_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -292,26 +293,6 @@ async def conversation_by_public_id(
 ) -> Conversation | None:
     """A conversation by the id Rasa knows it under."""
     return await session.scalar(select(Conversation).where(Conversation.public_id == public_id))
-
-
-async def flag_for_agent(
-    *,
-    session: AsyncSession,
-    conversation: Conversation,
-    reason: str,
-    actor: str,
-    context: dict[str, Any] | None = None,
-) -> None:
-    """Mark a conversation as waiting for a human agent, and audit why (with `context`)."""
-    conversation.status = ConversationStatus.AWAITING_AGENT
-    await record_audit(
-        session=session,
-        actor=actor,
-        action="conversation.agent_requested",
-        entity_type="conversation",
-        entity_id=conversation.public_id,
-        details={"reason": reason, **(context or {})},
-    )
 
 
 # --- messages -----------------------------------------------------------------------
@@ -1007,11 +988,26 @@ async def enqueue_handoff(
     callback_number: str | None = None,
     complaint_id: int | None = None,
     sentiment_score: float | None = None,
+    context: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> Handoff:
-    """Put a conversation in a queue for people (once: an open handoff is returned as is)."""
+    """Put a conversation in a queue for people (once: an open handoff is returned as is).
+
+    `context` (what the assistant knows, e.g. messages per channel) goes into the audit log.
+    """
     existing = await open_handoff_of(session=session, conversation_id=conversation_id)
     if existing is not None:
+        if kind is HandoffKind.CALLBACK and existing.kind is not HandoffKind.CALLBACK:
+            # Asked for a person, then for a call back: same place in the queue, now a call.
+            existing.kind, existing.callback_number = kind, callback_number
+            await record_audit(
+                session=session,
+                actor="assistant",
+                action="handoff.callback_requested",
+                entity_type="handoff",
+                entity_id=str(existing.id),
+                details={"callback_number": callback_number},
+            )
         return existing
     now = now or utcnow()
     conversation = await session.get_one(Conversation, conversation_id)
@@ -1045,9 +1041,32 @@ async def enqueue_handoff(
         action="handoff.queued",
         entity_type="conversation",
         entity_id=conversation.public_id,
-        details={"handoff_id": handoff.id, "queue": queue, "reason": reason, "kind": kind.value},
+        details={
+            "handoff_id": handoff.id,
+            "queue": queue,
+            "reason": reason,
+            "kind": kind.value,
+            **(context or {}),
+        },
     )
     return handoff
+
+
+async def latest_complaint_in(*, session: AsyncSession, conversation_id: int) -> Complaint | None:
+    """The complaint filed last in a conversation, if any."""
+    return await session.scalar(
+        select(Complaint)
+        .where(Complaint.conversation_id == conversation_id)
+        .order_by(Complaint.id.desc())
+        .limit(1)
+    )
+
+
+async def agents_serving(*, session: AsyncSession, queues: QueueDirectory, queue: str) -> int:
+    """How many available agents have the skills for `queue`."""
+    needed = queues.get(queue)
+    agents = await session.scalars(select(Agent).where(Agent.status == AgentStatus.AVAILABLE))
+    return sum(1 for agent in agents if needed.serves(agent.skills))
 
 
 async def queue_position(*, session: AsyncSession, handoff: Handoff) -> int:

@@ -90,6 +90,7 @@ def _settings(
         smtp_security="none",
         email_from_address=SUPPORT_ADDRESS,
         email_from_name="Shop Support",
+        queues_file=Path(__file__).with_name("queues.yml"),
     )
 
 

@@ -112,7 +112,7 @@ async def test_sms_then_email_is_one_customer_with_one_history(stack: Stack, db:
     async with db.session() as session:
         request = await session.scalar(
             select(AuditEvent)
-            .where(AuditEvent.action == "conversation.agent_requested")
+            .where(AuditEvent.action == "handoff.queued")
             .order_by(AuditEvent.id.desc())
             .limit(1)
         )
