@@ -21,9 +21,10 @@ from actions.complaint_text import (
     says_no,
     tells_a_story,
 )
+from actions.handoff import escalate, tell_customer
 from actions.store_access import action_session, conversation_of
 from bot import store
-from bot.models import Complaint, ComplaintStatus
+from bot.models import Complaint, ComplaintStatus, Priority
 
 log = structlog.get_logger("actions.complaints")
 
@@ -173,6 +174,9 @@ class ValidateComplaintForm(FormValidationAction):
         return {"complaint_order_ref": None}
 
 
+URGENT_ENOUGH_FOR_A_PERSON = frozenset({Priority.HIGH, Priority.URGENT})
+
+
 class ActionSubmitComplaint(Action):
     """Stores the completed complaint and gives the customer its case ID."""
 
@@ -216,6 +220,9 @@ class ActionSubmitComplaint(Action):
                 f"2 working days. Ask me for its status any time, quoting {complaint.case_id}."
             )
         )
+        if complaint.priority in URGENT_ENOUGH_FOR_A_PERSON:
+            # Safety and fraud cannot wait two working days: a person takes it now.
+            tell_customer(dispatcher, await escalate(tracker, reason="high-priority complaint"))
         return [SlotSet("last_case_id", complaint.case_id)] + [
             SlotSet(slot, None) for slot in FORM_SLOTS
         ]

@@ -187,3 +187,21 @@ async def test_the_public_queues_endpoint(stack: Stack, http: httpx.AsyncClient)
         "timezone": "Europe/London",
         "hours": None,
     }
+
+
+async def test_a_high_priority_complaint_goes_straight_to_people(
+    stack: Stack, db: Database
+) -> None:
+    async with ChatClient(stack.ws_url) as chat:
+        replies = await chat.say(
+            "I want to file a complaint, there is an unauthorised payment on my account"
+        )
+        assert "order number" in replies[-1]["text"]
+        replies = await chat.say("no")
+        replies = await chat.click(replies[-1], "Refund")
+    assert "is logged with case ID" in replies[0]["text"]
+    # Routed by the complaint (billing is not a queue here, so by the complaint intent).
+    assert replies[1]["text"].startswith("Our Complaints team isn't available right now")
+    handoff = await _handoff_of(db, chat.user_id)
+    assert handoff.reason == "high-priority complaint"
+    assert handoff.complaint_priority is not None and handoff.complaint_priority.value == "high"
