@@ -19,6 +19,7 @@ from bot.logs import configure_logging
 from bot.models import Channel
 from bot.services import Services
 from bot.settings import Settings, get_settings
+from handoff import agent_api
 from handoff import api as handoff_api
 
 
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sms.router)
     app.include_router(voice.router)
     app.include_router(handoff_api.router)
+    app.include_router(agent_api.router)
 
     @app.exception_handler(InvalidMessage)
     async def invalid_message(request: Request, error: InvalidMessage) -> JSONResponse:

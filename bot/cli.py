@@ -1,9 +1,11 @@
-"""Command line: `python -m bot run | train | migrate | customer | history | sms`."""
+"""Command line: `python -m bot run | train | migrate | customer | history | agent | sms`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
+import os
 import secrets
 import signal
 import sys
@@ -21,6 +23,7 @@ from bot.models import Channel
 from bot.processes import ProcessFailed, Supervisor, assistant_specs
 from bot.settings import Settings, get_settings
 from bot.training import TrainingError, train
+from handoff.auth import hash_password
 
 
 def run(settings: Settings) -> int:
@@ -77,6 +80,29 @@ async def add_customer(settings: Settings, args: argparse.Namespace) -> int:
             f"customer {customer.id}: {customer.display_name or ''} {customer.email or ''} "
             f"{customer.phone or ''}".rstrip()
         )
+        return 0
+    finally:
+        await database.dispose()
+
+
+async def add_agent(settings: Settings, args: argparse.Namespace) -> int:
+    """Create an agent account (the password is read from AGENT_PASSWORD or asked for)."""
+    password = os.environ.get("AGENT_PASSWORD") or getpass.getpass("Password for the agent: ")
+    if len(password) < 10:
+        print("error: use a password of at least 10 characters", file=sys.stderr)
+        return 2
+    database = Database(settings.effective_database_url)
+    try:
+        async with database.session() as session:
+            agent = await store.create_agent(
+                session=session,
+                email=args.email,
+                display_name=args.name,
+                password_hash=hash_password(password),
+                skills=[s for s in args.skills.split(",") if s],
+                capacity=args.capacity,
+            )
+        print(f"agent {agent.id}: {agent.display_name} <{agent.email}> skills={agent.skills}")
         return 0
     finally:
         await database.dispose()
@@ -176,6 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     who.add_argument("--email")
     who.add_argument("--phone")
     history.add_argument("--limit", type=int, default=50)
+    agent = commands.add_parser("agent", help="add an agent account for the console")
+    agent.add_argument("--email", required=True)
+    agent.add_argument("--name", required=True)
+    agent.add_argument("--skills", default="", help="comma-separated, e.g. orders,billing")
+    agent.add_argument("--capacity", type=int, default=3, help="conversations at once")
     sms = commands.add_parser("sms", help="text the running app as Twilio would, print replies")
     sms.add_argument("--from", dest="sender", default="+15005550006", help="the customer's phone")
     sms.add_argument("text")
@@ -206,4 +237,6 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(add_customer(settings, args))
     if args.command == "history":
         return asyncio.run(show_history(settings, args))
+    if args.command == "agent":
+        return asyncio.run(add_agent(settings, args))
     return 0

@@ -16,7 +16,13 @@ from bot import store
 from bot.db import Database
 from bot.delivery import Deliveries, StoredReply
 from bot.health import ServiceHealth
-from bot.models import ChannelIdentity, Conversation, Message, MessageStatus
+from bot.models import (
+    ChannelIdentity,
+    Conversation,
+    ConversationStatus,
+    Message,
+    MessageStatus,
+)
 from bot.rasa_client import RasaClient, RasaError
 
 log = structlog.get_logger("bot.turn")
@@ -26,6 +32,8 @@ SERVICE_TROUBLE_NOTICE = (
     "we'll answer it here as soon as we're back."
 )
 GAVE_UP_NOTICE = "Sorry, I couldn't process that message. Could you try saying it another way?"
+# The intent recorded on a message an agent, not the assistant, answers.
+FOR_AGENT = "for_agent"
 # A message that fails this often while Rasa looks healthy is not retried again.
 MAX_ATTEMPTS = 5
 
@@ -193,6 +201,8 @@ class MessagePipeline:
         return None if claimed is None else await self._answer(claimed)
 
     async def _answer(self, claimed: _Claimed) -> Turn:
+        if await self._with_agent(claimed.conversation):
+            return await self._leave_to_agent(claimed)
         failure, replies = await self._ask_rasa(claimed)
         message = claimed.message
         if failure is not None:
@@ -216,6 +226,25 @@ class MessagePipeline:
         async with self._database.session() as session:
             message = await session.get_one(Message, accepted.stored.message.id)
             return await _store_reply(session, message, reply)
+
+    async def _with_agent(self, conversation: Conversation) -> bool:
+        # Only a conversation waiting for people can be with an agent: one look, no query,
+        # for everyone else.
+        if conversation.status is not ConversationStatus.AWAITING_AGENT:
+            return False
+        async with self._database.session() as session:
+            return await store.with_agent(session=session, conversation_id=conversation.id)
+
+    async def _leave_to_agent(self, claimed: _Claimed) -> Turn:
+        """An agent has the conversation: the message is theirs, the assistant stays quiet."""
+        async with self._database.session() as session:
+            await store.finish_inbound(
+                session=session,
+                message_id=claimed.message.id,
+                status=MessageStatus.ANSWERED,
+                intent=FOR_AGENT,
+            )
+        return Turn(claimed.message.id, claimed.conversation.public_id, MessageStatus.ANSWERED)
 
     async def _store_inbound(
         self, inbound: InboundMessage, attachments: Sequence[store.AttachmentRef]

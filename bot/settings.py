@@ -127,6 +127,11 @@ class Settings(BaseSettings):
     queues_file: Path = PROJECT_ROOT / "handoff" / "queues.yml"
     # Used to estimate the wait: how long an agent spends on a conversation, on average.
     handoff_average_minutes: float = 6.0
+    # Signs agent sign-in tokens: the same on every app instance (random: sign-in per run).
+    agent_token_secret: SecretStr = Field(
+        default_factory=lambda: SecretStr(secrets.token_urlsafe(32))
+    )
+    agent_token_minutes: int = 8 * 60
 
     attachment_max_bytes: int = 5 * 1024 * 1024
     attachment_types: set[str] = Field(

@@ -224,6 +224,16 @@ async def find_customer(
     return await _customer_by_contact(session=session, channel=channel, address=address)
 
 
+async def identities_of(*, session: AsyncSession, customer_id: int) -> list[ChannelIdentity]:
+    """A customer's addresses on every channel, oldest first."""
+    rows = await session.scalars(
+        select(ChannelIdentity)
+        .where(ChannelIdentity.customer_id == customer_id)
+        .order_by(ChannelIdentity.id)
+    )
+    return list(rows)
+
+
 async def get_customer(*, session: AsyncSession, customer_id: int) -> Customer | None:
     """A customer by primary key."""
     return await session.get(Customer, customer_id)
@@ -1196,6 +1206,99 @@ async def assign_next(
         details={"queue": handoff.queue},
     )
     return handoff
+
+
+async def agent_by_email(*, session: AsyncSession, email: str) -> Agent | None:
+    """An agent by sign-in email (case-insensitive)."""
+    return await session.scalar(select(Agent).where(Agent.email == email.strip().lower()))
+
+
+async def take_handoff(*, session: AsyncSession, handoff_id: int, agent_id: int) -> Handoff | None:
+    """An agent picks a waiting conversation; None if it is gone or they have no room."""
+    agent = await session.scalar(select(Agent).where(Agent.id == agent_id).with_for_update())
+    if agent is None or await agent_load(session=session, agent_id=agent_id) >= agent.capacity:
+        return None
+    handoff = await session.scalar(
+        select(Handoff)
+        .where(Handoff.id == handoff_id, Handoff.status == HandoffStatus.QUEUED)
+        .with_for_update(skip_locked=True)
+    )
+    if handoff is None:
+        return None
+    handoff.status, handoff.agent_id, handoff.assigned_at = (
+        HandoffStatus.ASSIGNED,
+        agent_id,
+        utcnow(),
+    )
+    await record_audit(
+        session=session,
+        actor=f"agent:{agent_id}",
+        action="handoff.taken",
+        entity_type="handoff",
+        entity_id=str(handoff_id),
+    )
+    return handoff
+
+
+async def handoffs_for_agent(
+    *, session: AsyncSession, agent_id: int, queues: Sequence[str]
+) -> list[Handoff]:
+    """The agent's conversations, then those waiting in the queues they serve (in order)."""
+    rows = await session.scalars(
+        select(Handoff)
+        .where(
+            or_(
+                (Handoff.status == HandoffStatus.ASSIGNED) & (Handoff.agent_id == agent_id),
+                (Handoff.status == HandoffStatus.QUEUED) & Handoff.queue.in_(queues),
+            )
+        )
+        .order_by(Handoff.status, Handoff.priority_at, Handoff.id)
+    )
+    return list(rows)
+
+
+async def with_agent(*, session: AsyncSession, conversation_id: int) -> bool:
+    """Whether an agent has the conversation now (the assistant then stays quiet)."""
+    found = await session.scalar(
+        select(Handoff.id).where(
+            Handoff.conversation_id == conversation_id, Handoff.status == HandoffStatus.ASSIGNED
+        )
+    )
+    return found is not None
+
+
+async def record_agent_reply(
+    *, session: AsyncSession, handoff_id: int, agent_id: int, text: str
+) -> tuple[Message, ChannelIdentity]:
+    """Store an agent's reply, to go out on the channel the customer last wrote on."""
+    handoff = await _owned_handoff(session=session, handoff_id=handoff_id, agent_id=agent_id)
+    latest = await session.scalar(
+        select(Message)
+        .where(
+            Message.conversation_id == handoff.conversation_id,
+            Message.direction == Direction.INBOUND,
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
+    if latest is None:
+        raise HandoffNotYours(f"conversation {handoff_id} has no customer message to answer")
+    agent = await session.get_one(Agent, agent_id)
+    reply = await record_outbound(
+        session=session,
+        reply_to=latest,
+        text=text,
+        payload={"agent": {"id": agent.id, "name": agent.display_name}},
+    )
+    await record_audit(
+        session=session,
+        actor=f"agent:{agent_id}",
+        action="agent.replied",
+        entity_type="handoff",
+        entity_id=str(handoff_id),
+        details={"message_id": reply.id},
+    )
+    return reply, await session.get_one(ChannelIdentity, latest.identity_id)
 
 
 async def _owned_handoff(*, session: AsyncSession, handoff_id: int, agent_id: int) -> Handoff:

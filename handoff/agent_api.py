@@ -1,0 +1,333 @@
+"""The agents' API: sign in, inbox, a conversation with its context, take, reply, decline,
+transfer, resolve. Every view of a customer's data and every action is audited.
+
+Errors: 401 for a missing, forged or expired token (or a wrong password); 403 for a
+conversation outside the agent's queues or owned by someone else; 409 for one just taken.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.messages import BotReply
+from bot import store
+from bot.delivery import StoredReply
+from bot.deps import ServicesDep
+from bot.models import (
+    Agent,
+    AgentStatus,
+    Complaint,
+    Conversation,
+    Customer,
+    Handoff,
+    Message,
+    utcnow,
+)
+from bot.services import Services
+from handoff.auth import InvalidToken, issue_token, read_token, verify_password
+
+router = APIRouter(prefix="/agent", tags=["agents"])
+
+
+class Credentials(BaseModel):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=200)
+
+
+class StatusChange(BaseModel):
+    status: AgentStatus
+
+
+class ReplyText(BaseModel):
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class Transfer(BaseModel):
+    note: str = Field(default="", max_length=2000)
+    to_queue: str | None = None
+    to_agent_id: int | None = None
+
+
+async def current_agent(request: Request, services: ServicesDep) -> Agent:
+    """The signed-in agent behind the request's bearer token (401 otherwise)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(401, "Sign in first.", headers={"WWW-Authenticate": "Bearer"})
+    try:
+        agent_id = read_token(
+            token, secret=services.settings.agent_token_secret.get_secret_value(), now=utcnow()
+        )
+    except InvalidToken as error:
+        raise HTTPException(401, f"{error}; sign in again.") from error
+    async with services.database.session() as session:
+        agent = await session.get(Agent, agent_id)
+    if agent is None:
+        raise HTTPException(401, "Unknown agent; sign in again.")
+    return agent
+
+
+CurrentAgent = Annotated[Agent, Depends(current_agent)]
+
+
+@router.post("/login")
+async def login(credentials: Credentials, services: ServicesDep) -> dict[str, Any]:
+    """Exchange email and password for a bearer token."""
+    async with services.database.session() as session:
+        agent = await store.agent_by_email(session=session, email=credentials.email)
+        ok = agent is not None and verify_password(credentials.password, agent.password_hash)
+        await store.record_audit(
+            session=session,
+            actor=f"agent:{agent.id}" if agent else "anonymous",
+            action="agent.login" if ok else "agent.login_failed",
+            entity_type="agent",
+            entity_id=str(agent.id) if agent else credentials.email[:100],
+        )
+    if not ok or agent is None:
+        raise HTTPException(401, "Wrong email or password.")
+    settings = services.settings
+    lifetime = timedelta(minutes=settings.agent_token_minutes)
+    now = utcnow()
+    token = issue_token(
+        agent.id, secret=settings.agent_token_secret.get_secret_value(), now=now, lifetime=lifetime
+    )
+    return {
+        "token": token,
+        "expires_at": (now + lifetime).isoformat(),
+        "agent": _agent_view(agent),
+    }
+
+
+@router.post("/status")
+async def change_status(
+    change: StatusChange, agent: CurrentAgent, services: ServicesDep
+) -> dict[str, Any]:
+    """Become available (and get conversations), busy, away or offline."""
+    async with services.database.session() as session:
+        await store.set_agent_status(session=session, agent_id=agent.id, status=change.status)
+    assigned = await services.router.dispatch()
+    return {"status": change.status.value, "assigned": [a.handoff_id for a in assigned]}
+
+
+@router.get("/inbox")
+async def inbox(agent: CurrentAgent, services: ServicesDep) -> dict[str, Any]:
+    """The agent's conversations and those waiting in the queues they serve."""
+    queues = services.queues.served_by(agent.skills)
+    async with services.database.session() as session:
+        handoffs = await store.handoffs_for_agent(session=session, agent_id=agent.id, queues=queues)
+        items = [await _inbox_item(services, session, h) for h in handoffs]
+    return {
+        "agent": _agent_view(agent),
+        "assigned": [i for i in items if i["status"] == "assigned"],
+        "queued": [i for i in items if i["status"] == "queued"],
+    }
+
+
+@router.get("/conversations/{handoff_id}")
+async def conversation(
+    handoff_id: int, agent: CurrentAgent, services: ServicesDep
+) -> dict[str, Any]:
+    """Everything the agent needs: customer, transcript on every channel, complaint."""
+    async with services.database.session() as session:
+        handoff = await _visible(services, session, handoff_id, agent)
+        conversation = await session.get_one(Conversation, handoff.conversation_id)
+        customer = await session.get_one(Customer, conversation.customer_id)
+        history = await store.customer_history(session=session, customer_id=customer.id)
+        complaints = await store.complaints_for_customer(session=session, customer_id=customer.id)
+        identities = await store.identities_of(session=session, customer_id=customer.id)
+        await store.record_audit(
+            session=session,
+            actor=f"agent:{agent.id}",
+            action="agent.viewed_customer",
+            entity_type="customer",
+            entity_id=str(customer.id),
+            details={"handoff_id": handoff_id},
+        )
+    return {
+        "handoff": _handoff_view(handoff),
+        "customer": {
+            "id": customer.id,
+            "name": customer.display_name,
+            "vip": customer.is_vip,
+            "verified": any(i.verified for i in identities),
+            "channels": [{"channel": i.channel.value, "address": i.address} for i in identities],
+        },
+        "transcript": [_message_view(m) for m in reversed(history)],
+        "complaints": [_complaint_view(c) for c in complaints],
+    }
+
+
+@router.post("/conversations/{handoff_id}/take")
+async def take(handoff_id: int, agent: CurrentAgent, services: ServicesDep) -> dict[str, Any]:
+    """Pick a waiting conversation from one of the agent's queues."""
+    async with services.database.session() as session:
+        await _visible(services, session, handoff_id, agent)
+        handoff = await store.take_handoff(
+            session=session, handoff_id=handoff_id, agent_id=agent.id
+        )
+        if handoff is None:
+            raise HTTPException(409, "Someone else has it, or you have no room for another.")
+        return _handoff_view(handoff)
+
+
+@router.post("/conversations/{handoff_id}/reply")
+async def reply(
+    handoff_id: int, body: ReplyText, agent: CurrentAgent, services: ServicesDep
+) -> dict[str, Any]:
+    """Answer the customer on the channel they last wrote on."""
+    async with services.database.session() as session:
+        try:
+            message, identity = await store.record_agent_reply(
+                session=session, handoff_id=handoff_id, agent_id=agent.id, text=body.text
+            )
+        except store.HandoffNotYours as error:
+            raise HTTPException(403, "This conversation is not yours.") from error
+        stored = StoredReply(message.id, BotReply.from_stored(message.text, message.payload))
+        channel, address = identity.channel, identity.address
+    delivered = await services.deliveries.deliver(channel, address, [stored])
+    return {"message_id": stored.message_id, "channel": channel.value, "delivered": delivered}
+
+
+@router.post("/conversations/{handoff_id}/decline")
+async def decline(handoff_id: int, agent: CurrentAgent, services: ServicesDep) -> dict[str, Any]:
+    """Give the conversation back to its queue (it is not offered to this agent again)."""
+    return await _owned_action(services, agent, handoff_id, "decline")
+
+
+@router.post("/conversations/{handoff_id}/transfer")
+async def transfer(
+    handoff_id: int, body: Transfer, agent: CurrentAgent, services: ServicesDep
+) -> dict[str, Any]:
+    """Pass the conversation to another queue or agent, with a note."""
+    if body.to_queue is not None:
+        try:
+            services.queues.get(body.to_queue)
+        except KeyError as error:
+            raise HTTPException(422, f"No queue {body.to_queue!r}.") from error
+    return await _owned_action(services, agent, handoff_id, "transfer", body)
+
+
+@router.post("/conversations/{handoff_id}/resolve")
+async def resolve(handoff_id: int, agent: CurrentAgent, services: ServicesDep) -> dict[str, Any]:
+    """Done: the conversation goes back to the assistant."""
+    return await _owned_action(services, agent, handoff_id, "resolve")
+
+
+async def _owned_action(
+    services: Services,
+    agent: Agent,
+    handoff_id: int,
+    action: Literal["decline", "transfer", "resolve"],
+    body: Transfer | None = None,
+) -> dict[str, Any]:
+    async with services.database.session() as session:
+        try:
+            if action == "decline":
+                handoff = await store.decline_handoff(
+                    session=session, handoff_id=handoff_id, agent_id=agent.id
+                )
+            elif action == "resolve":
+                handoff = await store.resolve_handoff(
+                    session=session, handoff_id=handoff_id, agent_id=agent.id
+                )
+            else:
+                assert body is not None
+                handoff = await store.transfer_handoff(
+                    session=session,
+                    handoff_id=handoff_id,
+                    agent_id=agent.id,
+                    note=body.note,
+                    to_queue=body.to_queue,
+                    to_agent_id=body.to_agent_id,
+                )
+        except store.HandoffNotYours as error:
+            raise HTTPException(403, "This conversation is not yours.") from error
+        except ValueError as error:
+            raise HTTPException(422, str(error)) from error
+        view = _handoff_view(handoff)
+    await services.router.dispatch()
+    return view
+
+
+async def _visible(
+    services: Services, session: AsyncSession, handoff_id: int, agent: Agent
+) -> Handoff:
+    """A handoff the agent may see: theirs, or waiting in one of their queues (403 if not)."""
+    handoff = await session.get(Handoff, handoff_id)
+    if handoff is None:
+        raise HTTPException(404, "No such conversation.")
+    mine = handoff.agent_id == agent.id
+    if not mine and handoff.queue not in services.queues.served_by(agent.skills):
+        raise HTTPException(403, "This conversation is not in your queues.")
+    return handoff
+
+
+async def _inbox_item(
+    services: Services, session: AsyncSession, handoff: Handoff
+) -> dict[str, Any]:
+    conversation = await session.get_one(Conversation, handoff.conversation_id)
+    customer = await session.get_one(Customer, conversation.customer_id)
+    latest = await store.customer_history(session=session, customer_id=customer.id, limit=1)
+    return {
+        **_handoff_view(handoff),
+        "customer": customer.display_name or customer.email or customer.phone or "Visitor",
+        "vip": customer.is_vip,
+        "queue_name": services.queues.get(handoff.queue).name,
+        "last_message": _message_view(latest[0]) if latest else None,
+    }
+
+
+def _agent_view(agent: Agent) -> dict[str, Any]:
+    return {
+        "id": agent.id,
+        "name": agent.display_name,
+        "email": agent.email,
+        "skills": agent.skills,
+        "status": agent.status.value,
+        "capacity": agent.capacity,
+    }
+
+
+def _handoff_view(handoff: Handoff) -> dict[str, Any]:
+    return {
+        "id": handoff.id,
+        "queue": handoff.queue,
+        "status": handoff.status.value,
+        "kind": handoff.kind.value,
+        "reason": handoff.reason,
+        "intent": handoff.intent,
+        "callback_number": handoff.callback_number,
+        "agent_id": handoff.agent_id,
+        "enqueued_at": handoff.enqueued_at.isoformat(),
+        "note": handoff.note,
+        "sentiment_score": handoff.sentiment_score,
+    }
+
+
+def _message_view(message: Message) -> dict[str, Any]:
+    outbound = message.direction.value == "outbound"
+    agent = message.payload.get("agent") if outbound else None
+    return {
+        "id": message.id,
+        "at": message.created_at.isoformat(),
+        "channel": message.channel.value,
+        "from": ("agent" if agent else "assistant") if outbound else "customer",
+        "agent": agent["name"] if agent else None,
+        "text": message.payload.get("metadata", {}).get("display_text") or message.text,
+    }
+
+
+def _complaint_view(complaint: Complaint) -> dict[str, Any]:
+    return {
+        "case_id": complaint.case_id,
+        "category": complaint.category,
+        "status": complaint.status.value,
+        "priority": complaint.priority.value,
+        "summary": complaint.summary,
+        "sentiment": complaint.sentiment_label,
+        "created_at": complaint.created_at.isoformat(),
+    }

@@ -1,0 +1,181 @@
+"""Agents taking over, end to end: an agent signs in, sees a customer waiting with the whole
+story, takes the conversation and answers on the customer's own channel (web chat, SMS),
+the assistant stays quiet meanwhile, and answers again once the agent resolves it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from bot.db import Database
+from bot.models import AuditEvent, Conversation, ConversationStatus, Message, utcnow
+from bot.pipeline import FOR_AGENT
+from bot.processes import app_environment
+from handoff.auth import issue_token
+from tests.e2e.conftest import TWILIO_NUMBER, Stack
+from tests.e2e.test_handoff_e2e import _handoff_of
+from tests.support.chat import ChatClient
+from tests.support.phone import Phone
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "s3cure-enough-pass"
+
+
+@pytest.fixture
+async def db(stack: Stack) -> AsyncIterator[Database]:
+    database = Database(stack.database_url)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=60) as client:
+        yield client
+
+
+def _add_agent(stack: Stack, email: str, skills: str) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "agent",
+            "--email",
+            email,
+            "--name",
+            email.split("@")[0],
+            "--skills",
+            skills,
+            "--capacity",
+            "2",
+        ],
+        env=app_environment(stack.settings) | {"AGENT_PASSWORD": PASSWORD},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+async def _sign_in(http: httpx.AsyncClient, stack: Stack, email: str) -> dict[str, str]:
+    response = await http.post(
+        f"{stack.app_url}/agent/login", json={"email": email, "password": PASSWORD}
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+@pytest.fixture(scope="module")
+def agents(stack: Stack) -> tuple[str, str]:
+    """Two agents: Sam (general help) and Robin (orders only)."""
+    _add_agent(stack, "sam@shop.example", "general")
+    _add_agent(stack, "robin@shop.example", "orders")
+    return "sam@shop.example", "robin@shop.example"
+
+
+async def test_an_agent_takes_over_a_web_chat_and_gives_it_back(
+    stack: Stack, db: Database, http: httpx.AsyncClient, agents: tuple[str, str]
+) -> None:
+    sam, robin = agents
+    wrong = await http.post(
+        f"{stack.app_url}/agent/login", json={"email": sam, "password": "not-it"}
+    )
+    assert wrong.status_code == 401
+    headers = await _sign_in(http, stack, sam)
+    async with ChatClient(stack.ws_url) as chat:
+        await chat.say("can I talk to a real person please")
+        handoff = await _handoff_of(db, chat.user_id)
+        url = f"{stack.app_url}/agent/conversations/{handoff.id}"
+
+        inbox = (await http.get(f"{stack.app_url}/agent/inbox", headers=headers)).json()
+        assert handoff.id in [item["id"] for item in inbox["queued"]]
+        context = (await http.get(url, headers=headers)).json()
+        assert context["handoff"]["queue"] == "support.general"
+        assert [m["text"] for m in context["transcript"] if m["from"] == "customer"] == [
+            "can I talk to a real person please"
+        ]
+        # Robin serves orders only: this conversation is not his to see.
+        robin_headers = await _sign_in(http, stack, robin)
+        assert (await http.get(url, headers=robin_headers)).status_code == 403
+
+        taken = await http.post(f"{url}/take", headers=headers)
+        assert taken.json()["status"] == "assigned"
+        answer = await http.post(
+            f"{url}/reply", headers=headers, json={"text": "Hi, I'm Sam. How can I help?"}
+        )
+        assert answer.json()["delivered"] is True
+        (pushed,) = await chat.replies()
+        assert pushed["text"] == "Hi, I'm Sam. How can I help?"
+
+        # While Sam has it, the assistant does not answer; the message is Sam's to read.
+        assert await chat.say("my refund has not arrived") == []
+        forbidden = await http.post(f"{url}/reply", headers=robin_headers, json={"text": "hi"})
+        assert forbidden.status_code == 403
+
+        resolved = await http.post(f"{url}/resolve", headers=headers)
+        assert resolved.json()["status"] == "resolved"
+        back = await chat.say("what are your opening hours?")
+        assert "Monday to Friday" in back[0]["text"]
+
+    async with db.session() as session:
+        conversation = await session.get_one(Conversation, handoff.conversation_id)
+        quiet = await session.scalar(
+            select(Message).where(Message.text == "my refund has not arrived")
+        )
+        audited = list(
+            await session.scalars(
+                select(AuditEvent.action)
+                .where(AuditEvent.actor.like("agent:%"))
+                .order_by(AuditEvent.id)
+            )
+        )
+    assert conversation.status is ConversationStatus.ACTIVE
+    assert quiet is not None and quiet.intent == FOR_AGENT
+    for action in ("agent.login", "agent.viewed_customer", "handoff.taken", "agent.replied"):
+        assert action in audited
+
+
+async def test_an_agents_reply_to_a_texter_goes_out_as_sms(
+    stack: Stack, db: Database, http: httpx.AsyncClient, agents: tuple[str, str]
+) -> None:
+    headers = await _sign_in(http, stack, agents[0])
+    phone = Phone(
+        number="+14155557401",
+        app_url=stack.app_url,
+        twilio_number=TWILIO_NUMBER,
+        twilio=stack.twilio,
+        database=db,
+        http=http,
+    )
+    await phone.text("I want to speak to a human")
+    handoff = await _handoff_of(db, phone.number)
+    url = f"{stack.app_url}/agent/conversations/{handoff.id}"
+    assert (await http.post(f"{url}/take", headers=headers)).status_code == 200
+    await http.post(f"{url}/reply", headers=headers, json={"text": "Sam here, looking now."})
+    assert phone.new_messages() == ["Sam here, looking now."]
+    await http.post(f"{url}/resolve", headers=headers)
+
+
+async def test_missing_forged_and_expired_tokens_get_401(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
+    inbox = f"{stack.app_url}/agent/inbox"
+    assert (await http.get(inbox)).status_code == 401
+    forged = issue_token(1, secret="not-the-secret", now=utcnow(), lifetime=timedelta(hours=1))
+    assert (await http.get(inbox, headers={"Authorization": f"Bearer {forged}"})).status_code == 401
+    secret = stack.settings.agent_token_secret.get_secret_value()
+    expired = issue_token(
+        1, secret=secret, now=utcnow() - timedelta(hours=2), lifetime=timedelta(hours=1)
+    )
+    response = await http.get(inbox, headers={"Authorization": f"Bearer {expired}"})
+    assert response.status_code == 401
+    assert "expired" in response.json()["detail"]
