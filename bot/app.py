@@ -21,6 +21,7 @@ from bot.services import Services
 from bot.settings import Settings, get_settings
 from handoff import agent_api
 from handoff import api as handoff_api
+from handoff.live import InboxWatcher
 
 
 def channel_states(settings: Settings, poller: MailboxPoller | None) -> dict[str, Any]:
@@ -69,6 +70,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.services = services
         app.state.webchat_hub = hub
         app.state.mailbox_poller = poller
+        watcher = InboxWatcher(services.database)
+        app.state.inbox_watcher = watcher
+        watcher.start()
         services.retry.start()
         if poller is not None:
             poller.start()
@@ -77,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if poller is not None:
                 await poller.stop()
+            await watcher.stop()
             await services.aclose()
 
     app = FastAPI(title="Customer-service assistant", lifespan=lifespan)

@@ -379,3 +379,15 @@ class HandoffDecline(Base):
     handoff_id: Mapped[int] = mapped_column(ForeignKey("handoffs.id"))
     agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"))
     declined_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AgentNote(Base):
+    """An internal note on a handed-over conversation, for agents only."""
+
+    __tablename__ = "agent_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    handoff_id: Mapped[int] = mapped_column(ForeignKey("handoffs.id"), index=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

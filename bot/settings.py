@@ -125,6 +125,7 @@ class Settings(BaseSettings):
 
     # Handoff to people: departments, queues, skills and hours (edited by content owners).
     queues_file: Path = PROJECT_ROOT / "handoff" / "queues.yml"
+    canned_responses_file: Path = PROJECT_ROOT / "handoff" / "canned.yml"
     # Used to estimate the wait: how long an agent spends on a conversation, on average.
     handoff_average_minutes: float = 6.0
     # Signs agent sign-in tokens: the same on every app instance (random: sign-in per run).

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import (
     Agent,
+    AgentNote,
     AgentStatus,
     Attachment,
     AuditEvent,
@@ -1299,6 +1300,45 @@ async def record_agent_reply(
         details={"message_id": reply.id},
     )
     return reply, await session.get_one(ChannelIdentity, latest.identity_id)
+
+
+async def add_agent_note(
+    *, session: AsyncSession, handoff_id: int, agent_id: int, text: str
+) -> AgentNote:
+    """An internal note on a conversation (customers never see it)."""
+    note = AgentNote(handoff_id=handoff_id, agent_id=agent_id, text=text)
+    session.add(note)
+    await session.flush()
+    await record_audit(
+        session=session,
+        actor=f"agent:{agent_id}",
+        action="agent.noted",
+        entity_type="handoff",
+        entity_id=str(handoff_id),
+        details={"note_id": note.id},
+    )
+    return note
+
+
+async def notes_on(*, session: AsyncSession, conversation_id: int) -> list[tuple[AgentNote, str]]:
+    """Every note on any handoff of the conversation, oldest first, with its author's name."""
+    rows = await session.execute(
+        select(AgentNote, Agent.display_name)
+        .join(Handoff, AgentNote.handoff_id == Handoff.id)
+        .join(Agent, AgentNote.agent_id == Agent.id)
+        .where(Handoff.conversation_id == conversation_id)
+        .order_by(AgentNote.id)
+    )
+    return [(note, name) for note, name in rows]
+
+
+async def inbox_version(*, session: AsyncSession) -> tuple[int, int]:
+    """Changes when any handoff changes or any message arrives: the console refreshes then."""
+    latest_audit = await session.scalar(
+        select(func.max(AuditEvent.id)).where(AuditEvent.action.like("handoff.%"))
+    )
+    latest_message = await session.scalar(select(func.max(Message.id)))
+    return int(latest_audit or 0), int(latest_message or 0)
 
 
 async def _owned_handoff(*, session: AsyncSession, handoff_id: int, agent_id: int) -> Handoff:

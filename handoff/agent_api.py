@@ -7,10 +7,14 @@ conversation outside the agent's queues or owned by someone else; 409 for one ju
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import yaml
 from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +34,7 @@ from bot.models import (
 )
 from bot.services import Services
 from handoff.auth import InvalidToken, issue_token, read_token, verify_password
+from handoff.live import InboxWatcher
 
 router = APIRouter(prefix="/agent", tags=["agents"])
 
@@ -47,6 +52,10 @@ class ReplyText(BaseModel):
     text: str = Field(min_length=1, max_length=4000)
 
 
+class NoteText(BaseModel):
+    text: str = Field(min_length=1, max_length=4000)
+
+
 class Transfer(BaseModel):
     note: str = Field(default="", max_length=2000)
     to_queue: str | None = None
@@ -54,8 +63,14 @@ class Transfer(BaseModel):
 
 
 async def current_agent(request: Request, services: ServicesDep) -> Agent:
-    """The signed-in agent behind the request's bearer token (401 otherwise)."""
+    """The signed-in agent behind the request's bearer token (401 otherwise).
+
+    The live event stream passes it as `?token=`, since browsers' EventSource cannot set
+    headers.
+    """
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if request.url.path.endswith("/events") and not token:
+        scheme, token = "bearer", request.query_params.get("token", "")
     if scheme.lower() != "bearer" or not token:
         raise HTTPException(401, "Sign in first.", headers={"WWW-Authenticate": "Bearer"})
     try:
@@ -72,6 +87,15 @@ async def current_agent(request: Request, services: ServicesDep) -> Agent:
 
 
 CurrentAgent = Annotated[Agent, Depends(current_agent)]
+
+
+CONSOLE_PAGE = Path(__file__).resolve().parent / "console_page" / "index.html"
+
+
+@router.get("", response_class=HTMLResponse, include_in_schema=False)
+async def console_page() -> HTMLResponse:
+    """The agent console (a single page using this API)."""
+    return HTMLResponse(CONSOLE_PAGE.read_text(encoding="utf-8"))
 
 
 @router.post("/login")
@@ -139,6 +163,7 @@ async def conversation(
         history = await store.customer_history(session=session, customer_id=customer.id)
         complaints = await store.complaints_for_customer(session=session, customer_id=customer.id)
         identities = await store.identities_of(session=session, customer_id=customer.id)
+        notes = await store.notes_on(session=session, conversation_id=conversation.id)
         await store.record_audit(
             session=session,
             actor=f"agent:{agent.id}",
@@ -158,6 +183,11 @@ async def conversation(
         },
         "transcript": [_message_view(m) for m in reversed(history)],
         "complaints": [_complaint_view(c) for c in complaints],
+        "notes": [
+            {"at": note.created_at.isoformat(), "agent": name, "text": note.text}
+            for note, name in notes
+        ],
+        "queues": [{"key": q.key, "name": q.name} for q in services.queues.queues],
     }
 
 
@@ -190,6 +220,41 @@ async def reply(
         channel, address = identity.channel, identity.address
     delivered = await services.deliveries.deliver(channel, address, [stored])
     return {"message_id": stored.message_id, "channel": channel.value, "delivered": delivered}
+
+
+@router.post("/conversations/{handoff_id}/notes")
+async def add_note(
+    handoff_id: int, body: NoteText, agent: CurrentAgent, services: ServicesDep
+) -> dict[str, Any]:
+    """An internal note on the conversation, for the team only."""
+    async with services.database.session() as session:
+        await _visible(services, session, handoff_id, agent)
+        note = await store.add_agent_note(
+            session=session, handoff_id=handoff_id, agent_id=agent.id, text=body.text
+        )
+        return {"id": note.id, "text": note.text}
+
+
+@router.get("/canned")
+async def canned(agent: CurrentAgent, services: ServicesDep) -> list[dict[str, str]]:
+    """Canned responses for the reply box (from the canned responses file)."""
+    return load_canned(services.settings.canned_responses_file)
+
+
+@router.get("/events")
+async def events(request: Request, agent: CurrentAgent) -> StreamingResponse:
+    """Server-sent events: `inbox` whenever the agent's inbox may have changed."""
+    watcher: InboxWatcher = request.app.state.inbox_watcher
+
+    async def stream() -> AsyncIterator[str]:
+        async for changed in watcher.changes():
+            if await request.is_disconnected():
+                return
+            yield "event: inbox\ndata: {}\n\n" if changed else ": keep-alive\n\n"
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+    )
 
 
 @router.post("/conversations/{handoff_id}/decline")
@@ -279,6 +344,16 @@ async def _inbox_item(
         "queue_name": services.queues.get(handoff.queue).name,
         "last_message": _message_view(latest[0]) if latest else None,
     }
+
+
+def load_canned(path: Path) -> list[dict[str, str]]:
+    """The canned responses: a list of {title, text}."""
+    items = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    return [
+        {"title": str(item["title"]), "text": str(item["text"])}
+        for item in items
+        if isinstance(item, dict) and "title" in item and "text" in item
+    ]
 
 
 def _agent_view(agent: Agent) -> dict[str, Any]:

@@ -30,9 +30,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_events")),
     )
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_audit_events_entity", ["entity_type", "entity_id"], unique=False
-        )
+        batch_op.create_index("ix_audit_events_entity", ["entity_type", "entity_id"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_audit_events_occurred_at"), ["occurred_at"], unique=False
         )
@@ -295,9 +293,7 @@ def upgrade() -> None:
             name=op.f("fk_messages_in_reply_to_id_messages"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_messages")),
-        sa.UniqueConstraint(
-            "channel", "external_id", name=op.f("uq_messages_channel_external_id")
-        ),
+        sa.UniqueConstraint("channel", "external_id", name=op.f("uq_messages_channel_external_id")),
     )
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.create_index(
@@ -305,9 +301,7 @@ def upgrade() -> None:
             ["conversation_id", "created_at"],
             unique=False,
         )
-        batch_op.create_index(
-            "ix_messages_direction_status", ["direction", "status"], unique=False
-        )
+        batch_op.create_index("ix_messages_direction_status", ["direction", "status"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_messages_in_reply_to_id"), ["in_reply_to_id"], unique=False
         )
@@ -329,9 +323,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_attachments")),
     )
     with op.batch_alter_table("attachments", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_attachments_message_id"), ["message_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_attachments_message_id"), ["message_id"], unique=False)
 
 
 def downgrade() -> None:

@@ -1,0 +1,67 @@
+"""Live updates for the agent console: one watcher per app instance notices any change to
+handoffs or messages (made by any instance or the action server, through the database) and
+wakes every open console, which then reloads its inbox."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import structlog
+
+from bot import store
+from bot.db import Database
+
+log = structlog.get_logger("handoff.live")
+
+
+class InboxWatcher:
+    """Polls the store's inbox version and tells subscribers when it changes."""
+
+    def __init__(self, database: Database, *, interval_seconds: float = 0.25) -> None:
+        self._database = database
+        self._interval = interval_seconds
+        self._version: tuple[int, int] = (0, 0)
+        self._changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Watch in the background of the current event loop."""
+        self._task = asyncio.create_task(self._watch(), name="inbox-watcher")
+
+    async def stop(self) -> None:
+        """Stop watching."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def changes(self, *, heartbeat_seconds: float = 15.0) -> AsyncIterator[bool]:
+        """Yields True when the inbox may have changed, False as a keep-alive heartbeat."""
+        seen = self._version
+        yield True  # a fresh console loads at once
+        while True:
+            async with self._changed:
+                # Checked under the lock the watcher updates under: no change is missed.
+                if self._version == seen:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._changed.wait(), heartbeat_seconds)
+            if self._version != seen:
+                seen = self._version
+                yield True
+            else:
+                yield False
+
+    async def _watch(self) -> None:
+        while True:
+            try:
+                async with self._database.session() as session:
+                    version = await store.inbox_version(session=session)
+                if version != self._version:
+                    async with self._changed:
+                        self._version = version
+                        self._changed.notify_all()
+            except Exception:  # the database may be briefly away; keep watching
+                log.exception("inbox_watch_failed")
+            await asyncio.sleep(self._interval)
