@@ -178,6 +178,10 @@ class Conversation(Base):
     )
     started_channel: Mapped[Channel] = mapped_column(_enum(Channel))
     recording_consent: Mapped[RecordingConsent | None] = mapped_column(_enum(RecordingConsent))
+    # Set while the customer is answering the satisfaction survey after an agent resolved.
+    survey_handoff_id: Mapped[int | None] = mapped_column(
+        ForeignKey("handoffs.id", use_alter=True, name="fk_conversations_survey_handoff_id")
+    )
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None]
@@ -367,6 +371,8 @@ class Handoff(Base):
     assigned_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
     note: Mapped[str | None] = mapped_column(Text)
+    # Which survey statement the customer answers next (None: no survey).
+    survey_step: Mapped[int | None] = mapped_column(Integer)
 
 
 class HandoffDecline(Base):
@@ -390,4 +396,19 @@ class AgentNote(Base):
     handoff_id: Mapped[int] = mapped_column(ForeignKey("handoffs.id"), index=True)
     agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"))
     text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CsatResponse(Base):
+    """One answer of the satisfaction survey after an agent resolved a conversation (1-5)."""
+
+    __tablename__ = "csat_responses"
+    __table_args__ = (UniqueConstraint("handoff_id", "statement"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    handoff_id: Mapped[int] = mapped_column(ForeignKey("handoffs.id"))
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    statement: Mapped[int] = mapped_column(Integer)
+    score: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -24,6 +24,7 @@ from bot.models import (
     MessageStatus,
 )
 from bot.rasa_client import RasaClient, RasaError
+from handoff import survey
 
 log = structlog.get_logger("bot.turn")
 
@@ -34,6 +35,8 @@ SERVICE_TROUBLE_NOTICE = (
 GAVE_UP_NOTICE = "Sorry, I couldn't process that message. Could you try saying it another way?"
 # The intent recorded on a message an agent, not the assistant, answers.
 FOR_AGENT = "for_agent"
+# The intent recorded on a rating given in the satisfaction survey.
+CSAT = "csat"
 # A message that fails this often while Rasa looks healthy is not retried again.
 MAX_ATTEMPTS = 5
 
@@ -203,6 +206,10 @@ class MessagePipeline:
     async def _answer(self, claimed: _Claimed) -> Turn:
         if await self._with_agent(claimed.conversation):
             return await self._leave_to_agent(claimed)
+        if claimed.conversation.survey_handoff_id is not None:
+            surveyed = await self._answer_survey(claimed)
+            if surveyed is not None:
+                return surveyed
         failure, replies = await self._ask_rasa(claimed)
         message = claimed.message
         if failure is not None:
@@ -245,6 +252,27 @@ class MessagePipeline:
                 intent=FOR_AGENT,
             )
         return Turn(claimed.message.id, claimed.conversation.public_id, MessageStatus.ANSWERED)
+
+    async def _answer_survey(self, claimed: _Claimed) -> Turn | None:
+        """A rating for the satisfaction survey; None (survey over) for anything else."""
+        message, conversation = claimed.message, claimed.conversation
+        score = survey.parse_score(message.text)
+        async with self._database.session() as session:
+            if score is None:
+                await store.end_survey(session=session, conversation_id=conversation.id)
+                return None
+            step = await store.answer_survey(
+                session=session,
+                conversation_id=conversation.id,
+                score=score,
+                statements=len(survey.STATEMENTS),
+            )
+            text = survey.THANKS if step is None else survey.question(step)
+            reply = await _store_reply(session, message, BotReply(text=text))
+            await store.finish_inbound(
+                session=session, message_id=message.id, status=MessageStatus.ANSWERED, intent=CSAT
+            )
+        return Turn(message.id, conversation.public_id, MessageStatus.ANSWERED, (reply,))
 
     async def _store_inbound(
         self, inbound: InboundMessage, attachments: Sequence[store.AttachmentRef]

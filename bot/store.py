@@ -28,6 +28,7 @@ from bot.models import (
     ComplaintStatus,
     Conversation,
     ConversationStatus,
+    CsatResponse,
     Customer,
     Delivery,
     Direction,
@@ -1268,26 +1269,32 @@ async def with_agent(*, session: AsyncSession, conversation_id: int) -> bool:
     return found is not None
 
 
+async def record_notice(
+    *, session: AsyncSession, conversation_id: int, text: str, payload: dict[str, Any]
+) -> tuple[Message, ChannelIdentity]:
+    """Store a message to the customer (from an agent, or a survey) on the channel they
+    last wrote on; the message and where it goes."""
+    latest = await session.scalar(
+        select(Message)
+        .where(Message.conversation_id == conversation_id, Message.direction == Direction.INBOUND)
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
+    if latest is None:
+        raise HandoffNotYours(f"conversation {conversation_id} has no customer message to answer")
+    reply = await record_outbound(session=session, reply_to=latest, text=text, payload=payload)
+    return reply, await session.get_one(ChannelIdentity, latest.identity_id)
+
+
 async def record_agent_reply(
     *, session: AsyncSession, handoff_id: int, agent_id: int, text: str
 ) -> tuple[Message, ChannelIdentity]:
     """Store an agent's reply, to go out on the channel the customer last wrote on."""
     handoff = await _owned_handoff(session=session, handoff_id=handoff_id, agent_id=agent_id)
-    latest = await session.scalar(
-        select(Message)
-        .where(
-            Message.conversation_id == handoff.conversation_id,
-            Message.direction == Direction.INBOUND,
-        )
-        .order_by(Message.id.desc())
-        .limit(1)
-    )
-    if latest is None:
-        raise HandoffNotYours(f"conversation {handoff_id} has no customer message to answer")
     agent = await session.get_one(Agent, agent_id)
-    reply = await record_outbound(
+    reply, identity = await record_notice(
         session=session,
-        reply_to=latest,
+        conversation_id=handoff.conversation_id,
         text=text,
         payload={"agent": {"id": agent.id, "name": agent.display_name}},
     )
@@ -1299,7 +1306,46 @@ async def record_agent_reply(
         entity_id=str(handoff_id),
         details={"message_id": reply.id},
     )
-    return reply, await session.get_one(ChannelIdentity, latest.identity_id)
+    return reply, identity
+
+
+async def start_survey(*, session: AsyncSession, handoff_id: int) -> None:
+    """The customer's next messages answer the satisfaction survey of this handoff."""
+    handoff = await session.get_one(Handoff, handoff_id)
+    handoff.survey_step = 0
+    conversation = await session.get_one(Conversation, handoff.conversation_id)
+    conversation.survey_handoff_id = handoff_id
+
+
+async def answer_survey(
+    *, session: AsyncSession, conversation_id: int, score: int, statements: int
+) -> int | None:
+    """Record the answer to the current statement; the next one, or None when done."""
+    conversation = await session.get_one(Conversation, conversation_id)
+    if conversation.survey_handoff_id is None:
+        return None
+    handoff = await session.get_one(Handoff, conversation.survey_handoff_id)
+    step = handoff.survey_step or 0
+    session.add(
+        CsatResponse(
+            handoff_id=handoff.id,
+            conversation_id=conversation_id,
+            agent_id=handoff.agent_id,
+            statement=step,
+            score=score,
+        )
+    )
+    handoff.survey_step = step + 1
+    if handoff.survey_step >= statements:
+        conversation.survey_handoff_id = None
+        return None
+    return handoff.survey_step
+
+
+async def end_survey(*, session: AsyncSession, conversation_id: int) -> None:
+    """The customer moved on: no more survey questions."""
+    conversation = await session.get_one(Conversation, conversation_id)
+    conversation.survey_handoff_id = None
 
 
 async def add_agent_note(

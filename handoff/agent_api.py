@@ -33,6 +33,7 @@ from bot.models import (
     utcnow,
 )
 from bot.services import Services
+from handoff import survey
 from handoff.auth import InvalidToken, issue_token, read_token, verify_password
 from handoff.live import InboxWatcher
 
@@ -278,8 +279,21 @@ async def transfer(
 
 @router.post("/conversations/{handoff_id}/resolve")
 async def resolve(handoff_id: int, agent: CurrentAgent, services: ServicesDep) -> dict[str, Any]:
-    """Done: the conversation goes back to the assistant."""
-    return await _owned_action(services, agent, handoff_id, "resolve")
+    """Done: the conversation goes back to the assistant, which asks for a rating."""
+    view = await _owned_action(services, agent, handoff_id, "resolve")
+    async with services.database.session() as session:
+        handoff = await session.get_one(Handoff, handoff_id)
+        await store.start_survey(session=session, handoff_id=handoff_id)
+        message, identity = await store.record_notice(
+            session=session,
+            conversation_id=handoff.conversation_id,
+            text=survey.question(0),
+            payload={"custom": {"notice": "survey"}},
+        )
+        first = StoredReply(message.id, BotReply.from_stored(message.text, message.payload))
+        channel, address = identity.channel, identity.address
+    await services.deliveries.deliver(channel, address, [first])
+    return view
 
 
 async def _owned_action(

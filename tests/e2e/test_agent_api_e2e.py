@@ -14,7 +14,15 @@ import pytest
 from sqlalchemy import select
 
 from bot.db import Database
-from bot.models import AuditEvent, Conversation, ConversationStatus, Message, utcnow
+from bot.models import (
+    AuditEvent,
+    Conversation,
+    ConversationStatus,
+    CsatResponse,
+    Handoff,
+    Message,
+    utcnow,
+)
 from bot.pipeline import FOR_AGENT
 from bot.processes import app_environment
 from handoff.auth import issue_token
@@ -123,6 +131,15 @@ async def test_an_agent_takes_over_a_web_chat_and_gives_it_back(
 
         resolved = await http.post(f"{url}/resolve", headers=headers)
         assert resolved.json()["status"] == "resolved"
+        # The assistant is back, and asks for a rating of the help, one statement at a time.
+        (first,) = await chat.replies()
+        assert first["text"] == (
+            "Before you go, three quick statements. Reply with a number from 1 (disagree) "
+            "to 5 (agree).\n1/3: The person who helped me understood my problem."
+        )
+        assert (await chat.say("4"))[0]["text"] == "2/3: My problem was solved."
+        assert (await chat.say("5."))[0]["text"].startswith("3/3: ")
+        assert (await chat.say("3"))[0]["text"].startswith("Thank you for your answers")
         back = await chat.say("what are your opening hours?")
         assert "Monday to Friday" in back[0]["text"]
 
@@ -131,6 +148,14 @@ async def test_an_agent_takes_over_a_web_chat_and_gives_it_back(
         quiet = await session.scalar(
             select(Message).where(Message.text == "my refund has not arrived")
         )
+        ratings = list(
+            await session.scalars(
+                select(CsatResponse)
+                .where(CsatResponse.handoff_id == handoff.id)
+                .order_by(CsatResponse.statement)
+            )
+        )
+        agent_id = (await session.get_one(Handoff, handoff.id)).agent_id
         audited = list(
             await session.scalars(
                 select(AuditEvent.action)
@@ -139,6 +164,12 @@ async def test_an_agent_takes_over_a_web_chat_and_gives_it_back(
             )
         )
     assert conversation.status is ConversationStatus.ACTIVE
+    assert conversation.survey_handoff_id is None
+    assert [(r.statement, r.score, r.agent_id) for r in ratings] == [
+        (0, 4, agent_id),
+        (1, 5, agent_id),
+        (2, 3, agent_id),
+    ]
     assert quiet is not None and quiet.intent == FOR_AGENT
     for action in ("agent.login", "agent.viewed_customer", "handoff.taken", "agent.replied"):
         assert action in audited
@@ -163,6 +194,11 @@ async def test_an_agents_reply_to_a_texter_goes_out_as_sms(
     await http.post(f"{url}/reply", headers=headers, json={"text": "Sam here, looking now."})
     assert phone.new_messages() == ["Sam here, looking now."]
     await http.post(f"{url}/resolve", headers=headers)
+    (survey,) = phone.new_messages()
+    assert survey.startswith("Before you go, three quick statements.")
+    # Not a rating: the survey ends and the assistant answers as usual.
+    (hours,) = await phone.text("what are your opening hours?")
+    assert "Monday to Friday" in hours
 
 
 async def test_missing_forged_and_expired_tokens_get_401(
