@@ -2,7 +2,7 @@
 #   make run     set up, train if needed, start Rasa + action server + app (Ctrl-C stops all)
 #   make test    set up, train if needed, lint, run the whole test suite
 #   make train   (re)train the Rasa model if data/, config.yml or domain.yml changed
-#   make bench   benchmarks: web chat path vs Rasa's REST channel, SMS vs Rasa's twilio connector
+#   make bench   benchmarks: web chat vs Rasa REST, SMS vs Rasa's twilio connector, handoff
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -71,6 +71,7 @@ bench: setup-dev
 	$(PY) -m bot train
 	$(PY) bench/turns.py
 	$(PY) bench/sms.py
+	$(PY) bench/handoff.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
