@@ -84,6 +84,7 @@ class Escalation:
     position: int
     agents_on_duty: int
     channels: dict[Channel, int]
+    case_id: str | None = None
 
 
 async def escalate(
@@ -125,7 +126,9 @@ async def escalate(
         on_duty = await store.agents_serving(session=session, queues=directory, queue=queue.key)
         status = handoff.status
         queue = directory.get(handoff.queue)
-    return Escalation(queue, status, position, on_duty, used)
+    return Escalation(
+        queue, status, position, on_duty, used, complaint.case_id if complaint else None
+    )
 
 
 def tell_customer(dispatcher: CollectingDispatcher, escalation: Escalation) -> None:
@@ -149,6 +152,8 @@ def tell_customer(dispatcher: CollectingDispatcher, escalation: Escalation) -> N
         dispatcher.utter_message(
             response="utter_handoff_closed", team=queue.name, opens=when_open(queue, now)
         )
+    if escalation.case_id and escalation.status is HandoffStatus.QUEUED:
+        dispatcher.utter_message(response="utter_handoff_case_open", case_id=escalation.case_id)
     names = [CHANNEL_NAMES[c] for c in escalation.channels if c in CHANNEL_NAMES]
     if len(names) > 1:
         dispatcher.utter_message(response="utter_handoff_history", channels=spoken_list(names))

@@ -113,6 +113,7 @@ async def test_a_closed_queue_says_so_and_keeps_the_request(stack: Stack, db: Da
         await chat.say("I want to file a complaint, my parcel arrived damaged")
         await chat.say("ORD-482913")
         replies = await chat.say("can I speak to someone")
+    # The complaint was not finished, so there is no case ID to give yet.
     assert replies[-1]["text"].startswith("Our Complaints team isn't available right now")
     handoff = await _handoff_of(db, chat.user_id)
     assert handoff.queue == "support.complaints"
@@ -202,6 +203,10 @@ async def test_a_high_priority_complaint_goes_straight_to_people(
     assert "is logged with case ID" in replies[0]["text"]
     # Routed by the complaint (billing is not a queue here, so by the complaint intent).
     assert replies[1]["text"].startswith("Our Complaints team isn't available right now")
+    assert re.fullmatch(
+        r"Your complaint stays open in the meantime under case ID CMP-\w{5}\.",
+        replies[2]["text"],
+    )
     handoff = await _handoff_of(db, chat.user_id)
     assert handoff.reason == "high-priority complaint"
     assert handoff.complaint_priority is not None and handoff.complaint_priority.value == "high"
