@@ -71,7 +71,7 @@ bench: setup-dev
 	$(PY) -m bot train
 	$(PY) bench/turns.py
 	$(PY) bench/sms.py
-	$(PY) bench/handoff.py
+	$(PY) bench/escalation.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

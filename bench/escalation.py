@@ -6,7 +6,7 @@ event), puts 50 conversations in the queue, then escalates more one by one (as t
 server does: a write to the database from another process) and measures the time from each
 escalation to the moment it is in the agent's inbox. Target: p95 under 1 s.
 
-    .venv/bin/python bench/handoff.py [--queued 50] [--escalations 40] [--gap 0.3]
+    .venv/bin/python bench/escalation.py [--queued 50] [--escalations 40] [--gap 0.3]
 """
 
 from __future__ import annotations
