@@ -77,6 +77,9 @@ def render_outbound(replies: Sequence[BotReply]) -> list[dict[str, Any]]:
             item["buttons"] = [{"title": b.title, "payload": b.payload} for b in reply.buttons]
         if reply.image:
             item["image"] = reply.image
+        agent = (reply.custom or {}).get("agent")
+        if isinstance(agent, dict) and agent.get("name"):
+            item["agent"] = str(agent["name"])  # a person from the team wrote this one
         rendered.append(item)
     return rendered
 

@@ -1296,7 +1296,7 @@ async def record_agent_reply(
         session=session,
         conversation_id=handoff.conversation_id,
         text=text,
-        payload={"agent": {"id": agent.id, "name": agent.display_name}},
+        payload={"custom": {"agent": {"id": agent.id, "name": agent.display_name}}},
     )
     await record_audit(
         session=session,

@@ -399,7 +399,7 @@ def _handoff_view(handoff: Handoff) -> dict[str, Any]:
 
 def _message_view(message: Message) -> dict[str, Any]:
     outbound = message.direction.value == "outbound"
-    agent = message.payload.get("agent") if outbound else None
+    agent = (message.payload.get("custom") or {}).get("agent") if outbound else None
     return {
         "id": message.id,
         "at": message.created_at.isoformat(),

@@ -123,3 +123,10 @@ def test_render_history_labels_direction_and_channel() -> None:
             "buttons": [{"title": "A", "payload": "/a"}],
         },
     ]
+
+
+def test_an_agents_reply_says_who_wrote_it() -> None:
+    reply = BotReply(text="Sam here.", custom={"agent": {"id": 3, "name": "Sam"}})
+    assert render_outbound([reply]) == [{"text": "Sam here.", "agent": "Sam"}]
+    stored = BotReply.from_stored(reply.text, reply.to_payload())
+    assert render_outbound([stored]) == [{"text": "Sam here.", "agent": "Sam"}]

@@ -122,7 +122,7 @@ async def test_an_agent_takes_over_a_web_chat_and_gives_it_back(
         )
         assert answer.json()["delivered"] is True
         (pushed,) = await chat.replies()
-        assert pushed["text"] == "Hi, I'm Sam. How can I help?"
+        assert (pushed["text"], pushed["agent"]) == ("Hi, I'm Sam. How can I help?", "sam")
 
         # While Sam has it, the assistant does not answer; the message is Sam's to read.
         assert await chat.say("my refund has not arrived") == []
