@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 import structlog
 from fastapi import APIRouter
 from fastapi.responses import Response
-from twilio.twiml.voice_response import Gather, VoiceResponse
+from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
 from adapters.messages import BotReply, InboundMessage, InvalidMessage, clean_text
 from adapters.twilio_webhook import TwilioForm, twiml_response
@@ -139,6 +139,22 @@ def render_outbound(replies: Sequence[BotReply], *, voice: Voice, turn: int) -> 
     """The assistant's replies spoken, then listening for the next turn."""
     texts = [text for reply in replies for text in spoken(reply)]
     return render_turn(texts or [REPROMPT], voice=voice, turn=turn)
+
+
+def render_dial(
+    replies: Sequence[BotReply], *, agent_name: str, agent_phone: str, caller_id: str, voice: Voice
+) -> str:
+    """Say the replies, then put the caller through to the agent's phone."""
+    response = VoiceResponse()
+    for text in [text for reply in replies for text in spoken(reply)]:
+        response.say(text, voice=voice.name, language=voice.language)
+    response.say(
+        f"Putting you through to {agent_name} now.", voice=voice.name, language=voice.language
+    )
+    dial = Dial(caller_id=caller_id or None, answer_on_bridge=True)
+    dial.number(agent_phone)
+    response.append(dial)
+    return str(response)
 
 
 def render_consent_prompt(voice: Voice) -> str:
@@ -321,9 +337,11 @@ async def pending_answer(
             if message is not None and message.status is not MessageStatus.PROCESSING
             else None
         )
-    if replies is not None:
+    if replies is not None and message is not None:
         stored = [StoredReply(r.id, BotReply.from_stored(r.text, r.payload)) for r in replies]
-        return await _speak(services, stored, voice=voice, turn=turn + 1)
+        return await _speak(
+            services, stored, voice=voice, turn=turn + 1, conversation_id=message.conversation_id
+        )
     if waits < MAX_PENDING_WAITS:
         return twiml_response(render_wait(voice, turn=turn, waits=waits))
     return twiml_response(render_turn([TOO_SLOW, GREETING], voice=voice, turn=turn + 1))
@@ -431,14 +449,39 @@ async def _answer(
         )
     except TimeoutError:
         return twiml_response(render_wait(voice, turn=turn, waits=0))
-    return await _speak(services, list(turn_result.replies), voice=voice, turn=turn + 1)
+    return await _speak(
+        services,
+        list(turn_result.replies),
+        voice=voice,
+        turn=turn + 1,
+        conversation_id=accepted.stored.conversation.id,
+    )
 
 
 async def _speak(
-    services: Services, replies: Sequence[StoredReply], *, voice: Voice, turn: int
+    services: Services,
+    replies: Sequence[StoredReply],
+    *,
+    voice: Voice,
+    turn: int,
+    conversation_id: int | None = None,
 ) -> Response:
     await services.deliveries.mark_delivered(replies)
-    return twiml_response(render_outbound([r.reply for r in replies], voice=voice, turn=turn))
+    said = [r.reply for r in replies]
+    if conversation_id is not None:
+        async with services.database.session() as session:
+            agent = await store.agent_to_dial(session=session, conversation_id=conversation_id)
+        if agent is not None and agent.phone:
+            # A person from the team has this conversation: put the caller through.
+            twiml = render_dial(
+                said,
+                agent_name=agent.display_name,
+                agent_phone=agent.phone,
+                caller_id=services.settings.twilio_phone_number,
+                voice=voice,
+            )
+            return twiml_response(twiml)
+    return twiml_response(render_outbound(said, voice=voice, turn=turn))
 
 
 async def _start_recording(services: Services, call_sid: str) -> None:

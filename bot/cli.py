@@ -101,6 +101,7 @@ async def add_agent(settings: Settings, args: argparse.Namespace) -> int:
                 password_hash=hash_password(password),
                 skills=[s for s in args.skills.split(",") if s],
                 capacity=args.capacity,
+                phone=args.phone,
             )
         print(f"agent {agent.id}: {agent.display_name} <{agent.email}> skills={agent.skills}")
         return 0
@@ -207,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     agent.add_argument("--name", required=True)
     agent.add_argument("--skills", default="", help="comma-separated, e.g. orders,billing")
     agent.add_argument("--capacity", type=int, default=3, help="conversations at once")
+    agent.add_argument("--phone", help="callers are put through to this number (E.164)")
     sms = commands.add_parser("sms", help="text the running app as Twilio would, print replies")
     sms.add_argument("--from", dest="sender", default="+15005550006", help="the customer's phone")
     sms.add_argument("text")

@@ -329,6 +329,8 @@ class Agent(Base):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     display_name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str] = mapped_column(String(300))
+    # Where a caller is put through when this agent takes their call (E.164), if anywhere.
+    phone: Mapped[str | None] = mapped_column(String(32))
     skills: Mapped[list[str]] = mapped_column(JSON, default=list)
     status: Mapped[AgentStatus] = mapped_column(_enum(AgentStatus), default=AgentStatus.OFFLINE)
     # How many conversations the agent handles at once.

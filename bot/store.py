@@ -1106,12 +1106,14 @@ async def create_agent(
     password_hash: str,
     skills: Sequence[str] = (),
     capacity: int = 3,
+    phone: str | None = None,
 ) -> Agent:
     """Add a member of the support team (offline until they sign in)."""
     agent = Agent(
         email=email.strip().lower(),
         display_name=display_name,
         password_hash=password_hash,
+        phone=normalise_address(Channel.VOICE, phone) if phone else None,
         skills=sorted(set(skills)),
         capacity=capacity,
         status=AgentStatus.OFFLINE,
@@ -1257,6 +1259,20 @@ async def handoffs_for_agent(
         .order_by(Handoff.status, Handoff.priority_at, Handoff.id)
     )
     return list(rows)
+
+
+async def agent_to_dial(*, session: AsyncSession, conversation_id: int) -> Agent | None:
+    """The agent who has the conversation, if they take calls on a phone."""
+    return await session.scalar(
+        select(Agent)
+        .join(Handoff, Handoff.agent_id == Agent.id)
+        .where(
+            Handoff.conversation_id == conversation_id,
+            Handoff.status == HandoffStatus.ASSIGNED,
+            Agent.phone.is_not(None),
+        )
+        .limit(1)
+    )
 
 
 async def with_agent(*, session: AsyncSession, conversation_id: int) -> bool:

@@ -11,6 +11,7 @@ from adapters.voice import (
     needs_opt_in,
     parse_inbound,
     render_consent_prompt,
+    render_dial,
     render_goodbye,
     render_offer_human,
     render_outbound,
@@ -144,3 +145,18 @@ def test_recording_consent_rules() -> None:
     assert consent_for({}, None) is RecordingConsent.DECLINED
     assert consent_for({"Digits": "5"}, None) is RecordingConsent.DECLINED
     assert consent_for({}, "default") is RecordingConsent.DEFAULT
+
+
+def test_a_caller_is_put_through_to_the_agents_phone() -> None:
+    assert render_dial(
+        [BotReply(text="I've passed you to our team.")],
+        agent_name="Sam",
+        agent_phone="+14155550123",
+        caller_id="+14155550199",
+        voice=VOICE,
+    ) == (
+        f"{XML}<Response>{SAY}I've passed you to our team.</Say>"
+        f"{SAY}Putting you through to Sam now.</Say>"
+        '<Dial answerOnBridge="true" callerId="+14155550199">'
+        "<Number>+14155550123</Number></Dial></Response>"
+    )

@@ -13,8 +13,10 @@ import pytest
 from sqlalchemy import select
 
 from adapters.voice import CALLBACK_CONFIRMED, GREETING
+from bot import store
 from bot.db import Database
 from bot.models import (
+    AgentStatus,
     AuditEvent,
     ChannelIdentity,
     Complaint,
@@ -338,6 +340,40 @@ async def test_a_slow_answer_keeps_the_caller_company(
         twiml = await call.post(redirect.group(1).replace("&amp;", "&"))
     assert _next_action(twiml) == "/twilio/voice/gather?turn=2&misses=0"
     assert "virtual assistant" in _said(twiml)[0]
+
+
+async def test_a_caller_is_put_through_to_a_free_agents_phone(
+    stack: Stack, http: httpx.AsyncClient, db: Database
+) -> None:
+    call = Call(stack, http)
+    async with db.session() as session:
+        # A VIP goes ahead of anyone other tests left waiting.
+        await store.upsert_customer(session=session, phone=call.number, is_vip=True)
+        agent = await store.create_agent(
+            session=session,
+            email="dana@shop.example",
+            display_name="Dana",
+            password_hash="x",
+            skills=["general"],
+            capacity=1,
+            phone="+1 415 555 0123",
+        )
+        await store.set_agent_status(
+            session=session, agent_id=agent.id, status=AgentStatus.AVAILABLE
+        )
+    try:
+        greeting = await call.post("/twilio/voice/consent?choice=default")
+        put_through = await call.press(_next_action(greeting), "0")
+    finally:
+        async with db.session() as session:
+            await store.set_agent_status(
+                session=session, agent_id=agent.id, status=AgentStatus.OFFLINE
+            )
+    assert put_through.endswith(
+        f"{SAY}Putting you through to Dana now.</Say>"
+        f'<Dial answerOnBridge="true" callerId="{TWILIO_NUMBER}">'
+        "<Number>+14155550123</Number></Dial></Response>"
+    ), put_through
 
 
 async def test_forged_voice_webhooks_are_refused(stack: Stack, http: httpx.AsyncClient) -> None:
