@@ -1395,10 +1395,12 @@ async def notes_on(*, session: AsyncSession, conversation_id: int) -> list[tuple
 
 
 async def inbox_version(*, session: AsyncSession) -> tuple[int, int]:
-    """Changes when any handoff changes or any message arrives: the console refreshes then."""
-    latest_audit = await session.scalar(
-        select(func.max(AuditEvent.id)).where(AuditEvent.action.like("handoff.%"))
-    )
+    """Changes when any handoff changes or any message arrives: the console refreshes then.
+
+    Every handoff change is audited, so the newest audit entry (a primary-key lookup, cheap
+    however long the log) marks it; other audited events only cause a harmless refresh.
+    """
+    latest_audit = await session.scalar(select(func.max(AuditEvent.id)))
     latest_message = await session.scalar(select(func.max(Message.id)))
     return int(latest_audit or 0), int(latest_message or 0)
 

@@ -24,6 +24,10 @@ class InboxWatcher:
         self._interval = interval_seconds
         self._version: tuple[int, int] = (0, 0)
         self._changed = asyncio.Condition()
+        # No open console, no polling: the database is not asked every quarter second for
+        # nobody.
+        self._watching = asyncio.Event()
+        self._subscribers = 0
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -39,6 +43,17 @@ class InboxWatcher:
 
     async def changes(self, *, heartbeat_seconds: float = 15.0) -> AsyncIterator[bool]:
         """Yields True when the inbox may have changed, False as a keep-alive heartbeat."""
+        self._subscribers += 1
+        self._watching.set()
+        try:
+            async for changed in self._follow(heartbeat_seconds):
+                yield changed
+        finally:
+            self._subscribers -= 1
+            if not self._subscribers:
+                self._watching.clear()
+
+    async def _follow(self, heartbeat_seconds: float) -> AsyncIterator[bool]:
         seen = self._version
         yield True  # a fresh console loads at once
         while True:
@@ -55,6 +70,7 @@ class InboxWatcher:
 
     async def _watch(self) -> None:
         while True:
+            await self._watching.wait()
             try:
                 async with self._database.session() as session:
                     version = await store.inbox_version(session=session)
