@@ -4,17 +4,28 @@ a fake of Twilio's REST API (the only part that is remote), Dovecot (IMAP) and a
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
-from collections.abc import Iterator
-from contextlib import ExitStack, nullcontext
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from pydantic import SecretStr
 
-from bot.db import migrate
-from bot.processes import ProcessSpec, Supervisor, assistant_specs, port_of
+from bot.db import Database, migrate
+from bot.processes import (
+    ProcessSpec,
+    Supervisor,
+    app_environment,
+    app_spec,
+    assistant_specs,
+    port_of,
+)
 from bot.settings import Settings
 from bot.training import train
 from tests.support.databases import postgres_database, sqlite_url
@@ -59,6 +70,37 @@ class Stack:
     def start_action_server(self) -> None:
         self.supervisor.start(self.action_server)
         self.supervisor.wait_healthy(self.action_server)
+
+    def cli(self, *args: str, extra_env: dict[str, str] | None = None) -> str:
+        """Run `python -m bot ...` against this stack; its output (it must succeed)."""
+        result = subprocess.run(
+            [sys.executable, "-m", "bot", *args],
+            env=app_environment(self.settings) | (extra_env or {}),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    @contextmanager
+    def extra_app(self, name: str, **updates: object) -> Iterator[str]:
+        """Another app instance on the same Rasa and database, with some settings changed
+        (and no mailbox poller, which the first instance runs); its base URL."""
+        settings = self.settings.model_copy(
+            update={"app_port": free_port(), "imap_host": "", **updates}
+        )
+        spec = app_spec(settings)
+        spec = dataclasses.replace(
+            spec, name=f"app-{name}", log_path=spec.log_path.with_name(f"app-{name}.log")
+        )
+        self.supervisor.start(spec)
+        self.supervisor.wait_healthy(spec)
+        try:
+            yield f"http://127.0.0.1:{settings.app_port}"
+        finally:
+            self.supervisor.stop(spec.name)
 
 
 def _settings(
@@ -127,3 +169,18 @@ def stack(
         finally:
             supervisor.stop_all()
             proxy.stop()
+
+
+@pytest.fixture
+async def db(stack: Stack) -> AsyncIterator[Database]:
+    """The stack's database, to check what was stored."""
+    database = Database(stack.database_url)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client with a timeout long enough for a turn through Rasa."""
+    async with httpx.AsyncClient(timeout=60) as client:
+        yield client

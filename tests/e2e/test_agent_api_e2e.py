@@ -4,9 +4,6 @@ the assistant stays quiet meanwhile, and answers again once the agent resolves i
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
@@ -24,7 +21,6 @@ from bot.models import (
     utcnow,
 )
 from bot.pipeline import FOR_AGENT
-from bot.processes import app_environment
 from handoff.auth import issue_token
 from tests.e2e.conftest import TWILIO_NUMBER, Stack
 from tests.e2e.test_handoff_e2e import _handoff_of
@@ -36,42 +32,13 @@ pytestmark = pytest.mark.integration
 PASSWORD = "s3cure-enough-pass"
 
 
-@pytest.fixture
-async def db(stack: Stack) -> AsyncIterator[Database]:
-    database = Database(stack.database_url)
-    yield database
-    await database.dispose()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=60) as client:
-        yield client
-
-
 def _add_agent(stack: Stack, email: str, skills: str) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bot",
-            "agent",
-            "--email",
-            email,
-            "--name",
-            email.split("@")[0],
-            "--skills",
-            skills,
-            "--capacity",
-            "2",
-        ],
-        env=app_environment(stack.settings) | {"AGENT_PASSWORD": PASSWORD},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    stack.cli(
+        "agent",
+        *("--email", email, "--name", email.split("@")[0], "--skills", skills),
+        *("--capacity", "2"),
+        extra_env={"AGENT_PASSWORD": PASSWORD},
     )
-    assert result.returncode == 0, result.stderr
 
 
 async def _sign_in(http: httpx.AsyncClient, stack: Stack, email: str) -> dict[str, str]:

@@ -4,8 +4,6 @@ takes it, answers with a canned response, sees the customer's answer arrive, not
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -14,7 +12,6 @@ from sqlalchemy import select
 
 from bot.db import Database
 from bot.models import AgentNote, Handoff, HandoffStatus
-from bot.processes import app_environment
 from tests.e2e.conftest import Stack
 from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
 from tests.e2e.test_handoff_e2e import _handoff_of
@@ -35,34 +32,12 @@ async def browser() -> AsyncIterator[Browser]:
         await browser.close()
 
 
-@pytest.fixture
-async def db(stack: Stack) -> AsyncIterator[Database]:
-    database = Database(stack.database_url)
-    yield database
-    await database.dispose()
-
-
 def _add_agent(stack: Stack) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bot",
-            "agent",
-            "--email",
-            EMAIL,
-            "--name",
-            "Casey",
-            "--skills",
-            "general,orders",
-        ],
-        env=app_environment(stack.settings) | {"AGENT_PASSWORD": PASSWORD},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    stack.cli(
+        "agent",
+        *("--email", EMAIL, "--name", "Casey", "--skills", "general,orders"),
+        extra_env={"AGENT_PASSWORD": PASSWORD},
     )
-    assert result.returncode == 0, result.stderr
 
 
 async def test_an_agent_handles_a_conversation_in_the_console(

@@ -3,10 +3,6 @@ recognised as the same person with one history (seen by the store, the CLI and w
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 from sqlalchemy import select
@@ -14,7 +10,6 @@ from sqlalchemy import select
 from bot import store
 from bot.db import Database
 from bot.models import AuditEvent, Channel, ChannelIdentity, Direction
-from bot.processes import app_environment
 from tests.e2e.conftest import TWILIO_NUMBER, Stack
 from tests.e2e.test_email_e2e import _answer_to, customer_mail
 from tests.support.phone import Phone
@@ -25,28 +20,8 @@ PHONE = "+14155558801"
 EMAIL = "grace.hopper@mail.example.net"
 
 
-@pytest.fixture
-async def db(stack: Stack) -> AsyncIterator[Database]:
-    database = Database(stack.database_url)
-    yield database
-    await database.dispose()
-
-
-def _cli(stack: Stack, *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        env=app_environment(stack.settings),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
 async def test_sms_then_email_is_one_customer_with_one_history(stack: Stack, db: Database) -> None:
-    added = _cli(stack, "customer", "--name", "Grace Hopper", "--phone", PHONE, "--email", EMAIL)
+    added = stack.cli("customer", "--name", "Grace Hopper", "--phone", PHONE, "--email", EMAIL)
     assert "Grace Hopper" in added
     async with httpx.AsyncClient(timeout=60) as http:
         phone = Phone(
@@ -90,7 +65,7 @@ async def test_sms_then_email_is_one_customer_with_one_history(stack: Stack, db:
         "what are your opening hours?",
     ]
 
-    said = [line for line in _cli(stack, "history", "--phone", PHONE).splitlines() if "<-" in line]
+    said = [line for line in stack.cli("history", "--phone", PHONE).splitlines() if "<-" in line]
     assert said[0].endswith("[email  ] <- 'How do I return an item?'")
     assert said[-1].endswith("[sms    ] <- 'what are your opening hours?'")
 

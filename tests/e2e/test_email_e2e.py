@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from email.utils import make_msgid
 
@@ -32,13 +31,6 @@ pytestmark = pytest.mark.integration
 
 CASE_ID = re.compile(r"CMP-[23456789ABCDEFGHJKMNPQRSTVWXYZ]{5}")
 MAIL_TIMEOUT = 60.0
-
-
-@pytest.fixture
-async def db(stack: Stack) -> AsyncIterator[Database]:
-    database = Database(stack.database_url)
-    yield database
-    await database.dispose()
 
 
 def customer_mail(

@@ -6,7 +6,6 @@ The stack uses tests/e2e/queues.yml: every queue open around the clock but compl
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -28,19 +27,6 @@ from tests.support.chat import ChatClient
 from tests.support.phone import Phone
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def db(stack: Stack) -> AsyncIterator[Database]:
-    database = Database(stack.database_url)
-    yield database
-    await database.dispose()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=60) as client:
-        yield client
 
 
 def _phone(stack: Stack, db: Database, http: httpx.AsyncClient, number: str) -> Phone:

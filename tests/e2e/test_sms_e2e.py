@@ -3,11 +3,10 @@ out through (a fake of) Twilio's REST API, with the exact requests and TwiML ass
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import httpx
@@ -27,10 +26,9 @@ from bot.models import (
     Message,
     MessageStatus,
 )
-from bot.processes import app_environment, app_spec
+from bot.processes import app_environment
 from tests.e2e.conftest import TWILIO_NUMBER, Stack
 from tests.support.phone import Phone
-from tests.support.ports import free_port
 from tests.support.twilio_webhooks import new_sid, signature, sms_params, webhook_headers
 
 pytestmark = pytest.mark.integration
@@ -41,19 +39,6 @@ _numbers = iter(range(1000, 9999))
 
 def _number() -> str:
     return f"+1415556{next(_numbers):04d}"
-
-
-@pytest.fixture
-async def db(stack: Stack) -> AsyncIterator[Database]:
-    database = Database(stack.database_url)
-    yield database
-    await database.dispose()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=60) as client:
-        yield client
 
 
 @pytest.fixture
@@ -265,19 +250,8 @@ async def test_forged_missing_and_malformed_requests_store_nothing(
 @pytest.fixture(scope="module")
 def twiml_app(stack: Stack) -> Iterator[str]:
     """A second app instance answering SMS in the webhook response (SMS_REPLY_MODE=twiml)."""
-    settings = stack.settings.model_copy(
-        update={"app_port": free_port(), "sms_reply_mode": "twiml", "imap_host": ""}
-    )
-    spec = app_spec(settings)
-    spec = dataclasses.replace(
-        spec, name="app-twiml", log_path=spec.log_path.with_name("app-twiml.log")
-    )
-    stack.supervisor.start(spec)
-    stack.supervisor.wait_healthy(spec)
-    try:
-        yield f"http://127.0.0.1:{settings.app_port}"
-    finally:
-        stack.supervisor.stop(spec.name)
+    with stack.extra_app("twiml", sms_reply_mode="twiml") as url:
+        yield url
 
 
 async def test_twiml_mode_answers_in_the_webhook(

@@ -4,9 +4,8 @@ server and model behind, recording consent and hang-ups recorded."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -27,9 +26,7 @@ from bot.models import (
     MessageStatus,
     RecordingConsent,
 )
-from bot.processes import app_spec
 from tests.e2e.conftest import TWILIO_NUMBER, Stack
-from tests.support.ports import free_port
 from tests.support.twilio_webhooks import (
     call_status_params,
     gather_params,
@@ -55,13 +52,6 @@ def _gather(turn: int, misses: int = 0) -> str:
 
 def _said(twiml: str) -> list[str]:
     return re.findall(r"<Say [^>]*>([^<]*)</Say>", twiml)
-
-
-@pytest.fixture
-async def db(stack: Stack) -> AsyncIterator[Database]:
-    database = Database(stack.database_url)
-    yield database
-    await database.dispose()
 
 
 class Call:
@@ -102,12 +92,6 @@ class Call:
 
     async def silence(self, path: str) -> str:
         return await self.post(path, gather_params(self.params))
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=60) as client:
-        yield client
 
 
 def _next_action(twiml: str) -> str:
@@ -306,19 +290,8 @@ async def test_an_answer_after_an_outage_is_texted_to_the_caller(
 @pytest.fixture(scope="module")
 def impatient_app(stack: Stack) -> Iterator[str]:
     """A second app instance that never waits for an answer within the webhook."""
-    settings = stack.settings.model_copy(
-        update={"app_port": free_port(), "voice_answer_timeout_seconds": 0.001, "imap_host": ""}
-    )
-    spec = app_spec(settings)
-    spec = dataclasses.replace(
-        spec, name="app-impatient", log_path=spec.log_path.with_name("app-impatient.log")
-    )
-    stack.supervisor.start(spec)
-    stack.supervisor.wait_healthy(spec)
-    try:
-        yield f"http://127.0.0.1:{settings.app_port}"
-    finally:
-        stack.supervisor.stop(spec.name)
+    with stack.extra_app("impatient", voice_answer_timeout_seconds=0.001) as url:
+        yield url
 
 
 async def test_a_slow_answer_keeps_the_caller_company(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -32,13 +31,6 @@ from tests.support.chat import ChatClient
 pytestmark = pytest.mark.integration
 
 CASE_ID = re.compile(r"CMP-[23456789ABCDEFGHJKMNPQRSTVWXYZ]{5}")
-
-
-@pytest.fixture
-async def db(stack: Stack) -> AsyncIterator[Database]:
-    database = Database(stack.database_url)
-    yield database
-    await database.dispose()
 
 
 async def _messages(db: Database, user_id: str) -> list[Message]:
