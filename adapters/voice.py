@@ -6,8 +6,13 @@ Webhooks (all signed, see twilio_webhook):
   POST /twilio/voice/gather    what the caller said (SpeechResult) or pressed (Digits)
   POST /twilio/voice/pending   polls a slow answer while the caller hears "one moment"
   POST /twilio/voice/status    call status callback: a hang-up closes the turn cleanly
+  POST /twilio/voice/hold      the hold queue's waitUrl: place in line, or <Leave> once taken
+  POST /twilio/voice/dequeued  the caller left the hold queue: to the agent's phone, a call
+                               back, or (hung up) the request is abandoned
 Every turn is a `<Gather input="speech dtmf">` around `<Say>` replies; buttons become a
 keypad menu; silence is re-prompted twice, then the caller is offered a person or a callback.
+A caller waiting for a person is held with `<Enqueue>` while the team is open and on duty,
+and put through with `<Dial>` to the agent's phone when someone takes the conversation.
 """
 
 from __future__ import annotations
@@ -20,14 +25,24 @@ from urllib.parse import urlencode
 import structlog
 from fastapi import APIRouter
 from fastapi.responses import Response
-from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+from twilio.twiml.voice_response import Dial, Enqueue, Gather, VoiceResponse
 
 from adapters.messages import BotReply, InboundMessage, InvalidMessage, clean_text
 from adapters.twilio_webhook import TwilioForm, twiml_response
 from bot import store
 from bot.delivery import StoredReply
 from bot.deps import ServicesDep
-from bot.models import Channel, HandoffKind, MessageStatus, RecordingConsent
+from bot.models import (
+    Agent,
+    Channel,
+    Handoff,
+    HandoffKind,
+    HandoffStatus,
+    MessageStatus,
+    RecordingConsent,
+    utcnow,
+)
 from bot.services import Services
 from bot.settings import Settings
 
@@ -70,6 +85,16 @@ REQUEST_HUMAN_PAYLOAD = "/request_human"
 PENDING_PAUSE_SECONDS = 2
 MAX_PENDING_WAITS = 5
 CALL_ENDED = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+# On hold, the waitUrl is asked again after each pause: how soon a taken call is put through.
+HOLD_PAUSE_SECONDS = 10
+HOLD_ANNOUNCE_EVERY_SECONDS = 60
+HOLD_TIMED_OUT = (
+    "I'm sorry to keep you waiting. A colleague will call you back on this number "
+    "as soon as someone is free. Goodbye."
+)
+HOLD_ENDED = "Your request has been dealt with. Thank you for calling. Goodbye."
+# Twilio's QueueResult when the caller is no longer on our line to talk to.
+QUEUE_LEFT_FOR_GOOD = frozenset({"hangup", "bridged", "bridging-in-process", "redirected"})
 
 
 @dataclass(frozen=True)
@@ -154,6 +179,59 @@ def render_dial(
     dial = Dial(caller_id=caller_id or None, answer_on_bridge=True)
     dial.number(agent_phone)
     response.append(dial)
+    return str(response)
+
+
+def render_enqueue(
+    replies: Sequence[BotReply], *, queue: str, handoff_id: int, voice: Voice
+) -> str:
+    """Say the replies, then hold the caller in the team's queue until someone takes it."""
+    response = VoiceResponse()
+    for text in [text for reply in replies for text in spoken(reply)]:
+        response.say(text, voice=voice.name, language=voice.language)
+    enqueue = Enqueue(
+        name=queue[:64],
+        wait_url=f"/twilio/voice/hold?handoff={handoff_id}",
+        wait_url_method="POST",
+        action=f"/twilio/voice/dequeued?handoff={handoff_id}",
+        method="POST",
+    )
+    response.append(enqueue)
+    return str(response)
+
+
+def render_hold(position: int | None, *, voice: Voice) -> str:
+    """What a caller on hold hears until Twilio asks again: now and then their place."""
+    response = VoiceResponse()
+    if position is not None:
+        response.say(
+            f"You are number {position} in line. Thank you for holding.",
+            voice=voice.name,
+            language=voice.language,
+        )
+    response.pause(length=HOLD_PAUSE_SECONDS)
+    return str(response)
+
+
+def render_leave() -> str:
+    """Take the caller out of the hold queue (Twilio then asks the Enqueue action)."""
+    response = VoiceResponse()
+    response.leave()
+    return str(response)
+
+
+def render_agent_will_text(replies: Sequence[BotReply], *, agent_name: str, voice: Voice) -> str:
+    """An agent without a phone has the call's conversation: they answer by text."""
+    response = VoiceResponse()
+    for text in [text for reply in replies for text in spoken(reply)]:
+        response.say(text, voice=voice.name, language=voice.language)
+    response.say(
+        f"{agent_name} from our team has your request, and will reply by text message to "
+        "this number or call you back. Goodbye.",
+        voice=voice.name,
+        language=voice.language,
+    )
+    response.hangup()
     return str(response)
 
 
@@ -365,6 +443,64 @@ async def call_status(form: TwilioForm, services: ServicesDep) -> Response:
     return Response(status_code=204)
 
 
+@router.post("/hold", response_class=Response)
+async def on_hold(form: TwilioForm, services: ServicesDep, handoff: int) -> Response:
+    """The hold queue's waitUrl, asked again after every pause while the caller waits."""
+    call_of(form)
+    waited = _seconds(form.get("QueueTime"))
+    position = None
+    async with services.database.session() as session:
+        waiting = await session.get(Handoff, handoff)
+        if waiting is not None and await _worth_holding(services, session, waiting):
+            position = await store.queue_position(session=session, handoff=waiting)
+    # Taken, gone, waited too long, or nobody left to take it: out of the hold queue.
+    if position is None or waited >= services.settings.voice_max_hold_seconds:
+        return twiml_response(render_leave())
+    announce = waited % HOLD_ANNOUNCE_EVERY_SECONDS < HOLD_PAUSE_SECONDS
+    voice = Voice.from_settings(services.settings)
+    return twiml_response(render_hold(position if announce else None, voice=voice))
+
+
+@router.post("/dequeued", response_class=Response)
+async def dequeued(form: TwilioForm, services: ServicesDep, handoff: int) -> Response:
+    """The Enqueue action: the caller left the hold queue (taken, timed out or hung up)."""
+    call_sid, caller = call_of(form)
+    result, waited = form.get("QueueResult", ""), _seconds(form.get("QueueTime"))
+    log.info("call_dequeued", call_sid=call_sid, handoff_id=handoff, result=result, waited=waited)
+    if result == "hangup":
+        async with services.database.session() as session:
+            await store.abandon_handoff(
+                session=session,
+                handoff_id=handoff,
+                reason=f"caller hung up after {waited} s on hold",
+            )
+    if result in QUEUE_LEFT_FOR_GOOD:
+        return twiml_response(str(VoiceResponse()))
+    voice = Voice.from_settings(services.settings)
+    async with services.database.session() as session:
+        held = await session.get(Handoff, handoff)
+        if held is not None and held.status is HandoffStatus.ASSIGNED:
+            agent = await store.agent_with(session=session, conversation_id=held.conversation_id)
+            if agent is not None:
+                return twiml_response(_to_agent(services, [], agent, voice=voice))
+        if held is None or held.status is not HandoffStatus.QUEUED:
+            return twiml_response(render_goodbye(HOLD_ENDED, voice=voice))
+        await store.call_back_instead(
+            session=session,
+            handoff=held,
+            number=caller,
+            reason=f"left the hold queue ({result or 'unknown'}) after {waited} s",
+        )
+    return twiml_response(render_goodbye(HOLD_TIMED_OUT, voice=voice))
+
+
+def _seconds(value: str | None) -> int:
+    try:
+        return max(0, int(value or 0))
+    except ValueError:
+        return 0
+
+
 async def _reprompt(
     services: Services, form: Mapping[str, str], voice: Voice, *, turn: int, misses: int
 ) -> str:
@@ -469,19 +605,54 @@ async def _speak(
     await services.deliveries.mark_delivered(replies)
     said = [r.reply for r in replies]
     if conversation_id is not None:
-        async with services.database.session() as session:
-            agent = await store.agent_to_dial(session=session, conversation_id=conversation_id)
-        if agent is not None and agent.phone:
-            # A person from the team has this conversation: put the caller through.
-            twiml = render_dial(
-                said,
-                agent_name=agent.display_name,
-                agent_phone=agent.phone,
-                caller_id=services.settings.twilio_phone_number,
-                voice=voice,
-            )
-            return twiml_response(twiml)
+        handover = await _handover(services, said, voice=voice, conversation_id=conversation_id)
+        if handover is not None:
+            return twiml_response(handover)
     return twiml_response(render_outbound(said, voice=voice, turn=turn))
+
+
+async def _handover(
+    services: Services, said: Sequence[BotReply], *, voice: Voice, conversation_id: int
+) -> str | None:
+    """TwiML that passes the caller to people, if the conversation is theirs or waiting.
+
+    With an agent: put through to their phone, or told they'll get a text. Waiting while
+    the team is open and on duty: held in the queue. Otherwise (closed, nobody on duty, a
+    call back booked) the assistant carries on, and its keypad menu offers a call back.
+    """
+    async with services.database.session() as session:
+        handoff = await store.open_handoff_of(session=session, conversation_id=conversation_id)
+        if handoff is None:
+            return None
+        if handoff.status is HandoffStatus.ASSIGNED:
+            agent = await store.agent_with(session=session, conversation_id=conversation_id)
+            return None if agent is None else _to_agent(services, said, agent, voice=voice)
+        if not await _worth_holding(services, session, handoff):
+            return None
+    return render_enqueue(said, queue=handoff.queue, handoff_id=handoff.id, voice=voice)
+
+
+async def _worth_holding(services: Services, session: AsyncSession, handoff: Handoff) -> bool:
+    """A caller waits on hold only for a chat in an open queue that someone is serving."""
+    if handoff.status is not HandoffStatus.QUEUED or handoff.kind is HandoffKind.CALLBACK:
+        return False
+    if not services.queues.get(handoff.queue).is_open(utcnow()):
+        return False
+    return bool(
+        await store.agents_serving(session=session, queues=services.queues, queue=handoff.queue)
+    )
+
+
+def _to_agent(services: Services, said: Sequence[BotReply], agent: Agent, *, voice: Voice) -> str:
+    if not agent.phone:
+        return render_agent_will_text(said, agent_name=agent.display_name, voice=voice)
+    return render_dial(
+        said,
+        agent_name=agent.display_name,
+        agent_phone=agent.phone,
+        caller_id=services.settings.twilio_phone_number,
+        voice=voice,
+    )
 
 
 async def _start_recording(services: Services, call_sid: str) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -15,6 +17,53 @@ class RasaError(Exception):
 
 class RasaUnavailable(RasaError):
     """Rasa could not be reached, timed out or failed (the message should be retried)."""
+
+
+# Slots that are Rasa's bookkeeping, not something the customer told us.
+INTERNAL_SLOTS = frozenset({"requested_slot", "session_started_metadata"})
+
+
+@dataclass(frozen=True)
+class Understanding:
+    """What Rasa made of a customer's latest message, and the slots it holds after the turn."""
+
+    message_id: int | None
+    intent: str | None
+    confidence: float | None
+    entities: list[dict[str, Any]] = field(default_factory=list)
+    slots: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_tracker(cls, tracker: dict[str, Any]) -> Understanding:
+        """From Rasa's tracker JSON (`GET /conversations/{id}/tracker`)."""
+        latest = tracker.get("latest_message") or {}
+        intent = latest.get("intent") or {}
+        message_id = (latest.get("metadata") or {}).get("message_id")
+        confidence = intent.get("confidence")
+        return cls(
+            message_id=message_id if isinstance(message_id, int) else None,
+            intent=str(intent["name"]) if intent.get("name") else None,
+            confidence=round(float(confidence), 4) if confidence is not None else None,
+            entities=[
+                {"entity": str(e.get("entity")), "value": e.get("value")}
+                for e in latest.get("entities") or []
+                if isinstance(e, dict)
+            ],
+            slots={
+                name: value
+                for name, value in (tracker.get("slots") or {}).items()
+                if value is not None and name not in INTERNAL_SLOTS
+            },
+        )
+
+    def as_payload(self) -> dict[str, Any]:
+        """Kept with the stored message, for the agent console."""
+        return {
+            "intent": self.intent,
+            "confidence": self.confidence,
+            "entities": self.entities,
+            "slots": self.slots,
+        }
 
 
 class RasaClient:
@@ -47,6 +96,45 @@ class RasaClient:
         if not isinstance(body, list):
             raise RasaError(f"unexpected Rasa response: {body!r:.200}")
         return [BotReply.from_rasa(item) for item in body if isinstance(item, dict)]
+
+    async def understanding(self, sender_id: str) -> Understanding:
+        """What Rasa understood of the conversation's latest message (HTTP API, no events)."""
+        try:
+            response = await self._http.get(
+                f"/conversations/{quote(sender_id, safe='')}/tracker",
+                params={"token": self._token, "include_events": "NONE"},
+            )
+        except httpx.HTTPError as error:
+            raise RasaUnavailable(f"Rasa unreachable: {error!r}") from error
+        if response.status_code != 200:
+            raise RasaError(f"Rasa's tracker answered HTTP {response.status_code}")
+        body = response.json()
+        if not isinstance(body, dict):
+            raise RasaError(f"unexpected tracker: {body!r:.200}")
+        return Understanding.from_tracker(body)
+
+    async def resume_cleanly(self, sender_id: str) -> None:
+        """Give the conversation back to the assistant after people had it.
+
+        A form the customer was half-way through when they asked for a person is dropped,
+        so the assistant starts afresh from their next message instead of asking an old
+        question (and a paused conversation is resumed).
+        """
+        events = [
+            {"event": "resume"},
+            {"event": "active_loop", "name": None},
+            {"event": "slot", "name": "requested_slot", "value": None},
+        ]
+        try:
+            response = await self._http.post(
+                f"/conversations/{quote(sender_id, safe='')}/tracker/events",
+                params={"token": self._token, "include_events": "NONE"},
+                json=events,
+            )
+        except httpx.HTTPError as error:
+            raise RasaUnavailable(f"Rasa unreachable: {error!r}") from error
+        if response.status_code != 200:
+            raise RasaError(f"Rasa refused the events: HTTP {response.status_code}")
 
     async def status(self) -> dict[str, Any]:
         """Rasa's `/status`: which model is loaded. Raises RasaUnavailable if not ready."""

@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     )
     voice_answer_timeout_seconds: float = 10.0
     voice_record_calls: bool = True
+    # A caller waiting for a person on hold longer than this is offered a call back instead.
+    voice_max_hold_seconds: int = Field(default=600, ge=30)
     # Callers from these countries (Twilio's FromCountry) must press 1 to be recorded.
     voice_recording_opt_in_countries: set[str] = Field(
         default_factory=lambda: set(EMEA_OPT_IN_COUNTRIES)

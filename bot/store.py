@@ -483,17 +483,22 @@ async def finish_inbound(
     status: MessageStatus,
     intent: str | None = None,
     error: str | None = None,
+    understanding: dict[str, Any] | None = None,
 ) -> None:
-    """Record how processing an inbound message ended."""
+    """Record how processing an inbound message ended (and what the assistant understood)."""
+    values: dict[str, Any] = {
+        "status": status,
+        "intent": intent[:100] if intent else None,
+        "error": error[:500] if error else None,
+        "processed_at": utcnow() if status is MessageStatus.ANSWERED else None,
+    }
+    if understanding is not None:
+        message = await session.get_one(Message, message_id)
+        values["payload"] = {**message.payload, "understanding": understanding}
     await session.execute(
         update(Message)
         .where(Message.id == message_id)
-        .values(
-            status=status,
-            intent=intent,
-            error=error[:500] if error else None,
-            processed_at=utcnow() if status is MessageStatus.ANSWERED else None,
-        )
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
 
@@ -853,6 +858,63 @@ async def channels_used(*, session: AsyncSession, customer_id: int) -> dict[Chan
     return {channel: count for channel, count, _ in rows}
 
 
+@dataclass(frozen=True)
+class PastConversation:
+    """One of a customer's conversations, for the agent's "previous conversations" list."""
+
+    conversation: Conversation
+    messages: int
+    handoffs: list[tuple[Handoff, str | None]]
+
+
+async def conversations_of_customer(
+    *, session: AsyncSession, customer_id: int, limit: int = 10
+) -> list[PastConversation]:
+    """A customer's conversations, newest first, with their size and who handled them."""
+    rows = (
+        await session.execute(
+            select(Conversation, func.count(Message.id))
+            .outerjoin(Message, Message.conversation_id == Conversation.id)
+            .where(Conversation.customer_id == customer_id)
+            .group_by(Conversation.id)
+            .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
+            .limit(limit)
+        )
+    ).all()
+    handoffs = (
+        await session.execute(
+            select(Handoff, Agent.display_name)
+            .outerjoin(Agent, Handoff.agent_id == Agent.id)
+            .where(Handoff.conversation_id.in_([c.id for c, _ in rows]))
+            .order_by(Handoff.id)
+        )
+    ).all()
+    return [
+        PastConversation(
+            conversation,
+            int(count),
+            [(h, name) for h, name in handoffs if h.conversation_id == conversation.id],
+        )
+        for conversation, count in rows
+    ]
+
+
+async def agents_online(*, session: AsyncSession) -> list[tuple[Agent, int]]:
+    """Agents signed in (not offline), with how many conversations each has, by name."""
+    load = (
+        select(func.count())
+        .select_from(Handoff)
+        .where(Handoff.agent_id == Agent.id, Handoff.status == HandoffStatus.ASSIGNED)
+        .scalar_subquery()
+    )
+    rows = await session.execute(
+        select(Agent, load)
+        .where(Agent.status != AgentStatus.OFFLINE)
+        .order_by(Agent.display_name, Agent.id)
+    )
+    return [(agent, int(count)) for agent, count in rows]
+
+
 # --- complaints ---------------------------------------------------------------------
 
 
@@ -1011,14 +1073,8 @@ async def enqueue_handoff(
     if existing is not None:
         if kind is HandoffKind.CALLBACK and existing.kind is not HandoffKind.CALLBACK:
             # Asked for a person, then for a call back: same place in the queue, now a call.
-            existing.kind, existing.callback_number = kind, callback_number
-            await record_audit(
-                session=session,
-                actor="assistant",
-                action="handoff.callback_requested",
-                entity_type="handoff",
-                entity_id=str(existing.id),
-                details={"callback_number": callback_number},
+            await call_back_instead(
+                session=session, handoff=existing, number=callback_number, reason=reason
             )
         return existing
     now = now or utcnow()
@@ -1062,6 +1118,45 @@ async def enqueue_handoff(
         },
     )
     return handoff
+
+
+async def call_back_instead(
+    *, session: AsyncSession, handoff: Handoff, number: str | None, reason: str
+) -> None:
+    """A waiting conversation becomes a call back to `number`, keeping its place in line."""
+    handoff.kind, handoff.callback_number = HandoffKind.CALLBACK, number
+    await record_audit(
+        session=session,
+        actor="assistant",
+        action="handoff.callback_requested",
+        entity_type="handoff",
+        entity_id=str(handoff.id),
+        details={"callback_number": number, "reason": reason},
+    )
+
+
+async def abandon_handoff(*, session: AsyncSession, handoff_id: int, reason: str) -> bool:
+    """The customer left before anyone took the conversation (a caller hung up on hold).
+
+    The conversation goes back to the assistant; False if it was no longer waiting.
+    """
+    handoff = await session.scalar(
+        select(Handoff).where(Handoff.id == handoff_id).with_for_update()
+    )
+    if handoff is None or handoff.status is not HandoffStatus.QUEUED:
+        return False
+    handoff.status, handoff.resolved_at = HandoffStatus.ABANDONED, utcnow()
+    conversation = await session.get_one(Conversation, handoff.conversation_id)
+    conversation.status = ConversationStatus.ACTIVE
+    await record_audit(
+        session=session,
+        actor="customer",
+        action="handoff.abandoned",
+        entity_type="handoff",
+        entity_id=str(handoff_id),
+        details={"reason": reason},
+    )
+    return True
 
 
 async def latest_complaint_in(*, session: AsyncSession, conversation_id: int) -> Complaint | None:
@@ -1131,9 +1226,17 @@ async def create_agent(
     return agent
 
 
-async def set_agent_status(*, session: AsyncSession, agent_id: int, status: AgentStatus) -> None:
-    """An agent became available, busy, away or went offline."""
-    agent = await session.get_one(Agent, agent_id)
+async def set_agent_status(
+    *, session: AsyncSession, agent_id: int, status: AgentStatus
+) -> list[int]:
+    """An agent became available, busy, away or went offline.
+
+    Going offline gives the agent's open conversations back to their queues (at their place
+    in line), so nobody waits on someone who has left; the ids of those are returned.
+    """
+    agent = await session.scalar(select(Agent).where(Agent.id == agent_id).with_for_update())
+    if agent is None:
+        raise LookupError(f"no agent {agent_id}")
     agent.status = status
     agent.last_seen_at = utcnow()
     await record_audit(
@@ -1144,6 +1247,26 @@ async def set_agent_status(*, session: AsyncSession, agent_id: int, status: Agen
         entity_id=str(agent_id),
         details={"status": status.value},
     )
+    if status is not AgentStatus.OFFLINE:
+        return []
+    handoffs = (
+        await session.scalars(
+            select(Handoff)
+            .where(Handoff.agent_id == agent_id, Handoff.status == HandoffStatus.ASSIGNED)
+            .with_for_update()
+        )
+    ).all()
+    for handoff in handoffs:
+        handoff.status, handoff.agent_id, handoff.assigned_at = HandoffStatus.QUEUED, None, None
+        await record_audit(
+            session=session,
+            actor=f"agent:{agent_id}",
+            action="handoff.requeued",
+            entity_type="handoff",
+            entity_id=str(handoff.id),
+            details={"reason": "agent went offline", "queue": handoff.queue},
+        )
+    return [h.id for h in handoffs]
 
 
 async def agent_load(*, session: AsyncSession, agent_id: int) -> int:
@@ -1261,15 +1384,14 @@ async def handoffs_for_agent(
     return list(rows)
 
 
-async def agent_to_dial(*, session: AsyncSession, conversation_id: int) -> Agent | None:
-    """The agent who has the conversation, if they take calls on a phone."""
+async def agent_with(*, session: AsyncSession, conversation_id: int) -> Agent | None:
+    """The agent who has the conversation now, if anyone."""
     return await session.scalar(
         select(Agent)
         .join(Handoff, Handoff.agent_id == Agent.id)
         .where(
             Handoff.conversation_id == conversation_id,
             Handoff.status == HandoffStatus.ASSIGNED,
-            Agent.phone.is_not(None),
         )
         .limit(1)
     )
@@ -1394,13 +1516,24 @@ async def notes_on(*, session: AsyncSession, conversation_id: int) -> list[tuple
     return [(note, name) for note, name in rows]
 
 
+# Audited reads: an agent looking at customer data. They must not count as inbox changes, or
+# a console that reloads on change and audits the reload would never stop reloading.
+VIEW_ACTION_PREFIX = "agent.viewed_"
+
+
 async def inbox_version(*, session: AsyncSession) -> tuple[int, int]:
     """Changes when any handoff changes or any message arrives: the console refreshes then.
 
-    Every handoff change is audited, so the newest audit entry (a primary-key lookup, cheap
-    however long the log) marks it; other audited events only cause a harmless refresh.
+    Every handoff change is audited, so the newest audit entry that is not a view marks it
+    (read backwards along the primary key, so it costs only the views since the last
+    change); other audited events only cause a harmless refresh.
     """
-    latest_audit = await session.scalar(select(func.max(AuditEvent.id)))
+    latest_audit = await session.scalar(
+        select(AuditEvent.id)
+        .where(AuditEvent.action.not_like(f"{VIEW_ACTION_PREFIX}%"))
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    )
     latest_message = await session.scalar(select(func.max(Message.id)))
     return int(latest_audit or 0), int(latest_message or 0)
 
@@ -1433,6 +1566,10 @@ async def decline_handoff(*, session: AsyncSession, handoff_id: int, agent_id: i
     return handoff
 
 
+class AgentUnavailable(ValueError):
+    """A transfer to an agent who is offline or already has as many conversations as allowed."""
+
+
 async def transfer_handoff(
     *,
     session: AsyncSession,
@@ -1442,12 +1579,17 @@ async def transfer_handoff(
     to_queue: str | None = None,
     to_agent_id: int | None = None,
 ) -> Handoff:
-    """Pass the conversation to another queue (it waits there) or straight to an agent."""
+    """Pass the conversation to another queue (it waits there) or straight to an agent.
+
+    An agent receiving it must be signed in (not offline), and have room for it; their row
+    is locked like in assignment, so a transfer and a dispatch cannot both fill the last seat.
+    """
     if (to_queue is None) == (to_agent_id is None):
         raise ValueError("transfer to a queue or to an agent")
     handoff = await _owned_handoff(session=session, handoff_id=handoff_id, agent_id=agent_id)
     handoff.note = note
     if to_agent_id is not None:
+        await _check_can_receive(session=session, agent_id=to_agent_id, sender_id=agent_id)
         handoff.agent_id, handoff.assigned_at = to_agent_id, utcnow()
     else:
         assert to_queue is not None
@@ -1462,6 +1604,18 @@ async def transfer_handoff(
         details={"to_queue": to_queue, "to_agent_id": to_agent_id, "note": note},
     )
     return handoff
+
+
+async def _check_can_receive(*, session: AsyncSession, agent_id: int, sender_id: int) -> None:
+    if agent_id == sender_id:
+        raise ValueError("the conversation is already yours")
+    target = await session.scalar(select(Agent).where(Agent.id == agent_id).with_for_update())
+    if target is None:
+        raise ValueError(f"no agent {agent_id}")
+    if target.status is AgentStatus.OFFLINE:
+        raise AgentUnavailable(f"{target.display_name} is offline")
+    if await agent_load(session=session, agent_id=agent_id) >= target.capacity:
+        raise AgentUnavailable(f"{target.display_name} has no room for another conversation")
 
 
 async def resolve_handoff(*, session: AsyncSession, handoff_id: int, agent_id: int) -> Handoff:

@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import structlog
 import yaml
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
@@ -32,12 +33,14 @@ from bot.models import (
     Message,
     utcnow,
 )
+from bot.rasa_client import RasaError
 from bot.services import Services
 from handoff import survey
 from handoff.auth import InvalidToken, issue_token, read_token, verify_password
 from handoff.live import InboxWatcher
 
 router = APIRouter(prefix="/agent", tags=["agents"])
+log = structlog.get_logger("handoff.agents")
 
 
 class Credentials(BaseModel):
@@ -131,11 +134,20 @@ async def login(credentials: Credentials, services: ServicesDep) -> dict[str, An
 async def change_status(
     change: StatusChange, agent: CurrentAgent, services: ServicesDep
 ) -> dict[str, Any]:
-    """Become available (and get conversations), busy, away or offline."""
+    """Become available (and get conversations), busy, away or offline.
+
+    Going offline gives the agent's conversations back to their queues, for others to take.
+    """
     async with services.database.session() as session:
-        await store.set_agent_status(session=session, agent_id=agent.id, status=change.status)
+        requeued = await store.set_agent_status(
+            session=session, agent_id=agent.id, status=change.status
+        )
     assigned = await services.router.dispatch()
-    return {"status": change.status.value, "assigned": [a.handoff_id for a in assigned]}
+    return {
+        "status": change.status.value,
+        "assigned": [a.handoff_id for a in assigned if a.agent_id == agent.id],
+        "requeued": requeued,
+    }
 
 
 @router.get("/inbox")
@@ -145,6 +157,14 @@ async def inbox(agent: CurrentAgent, services: ServicesDep) -> dict[str, Any]:
     async with services.database.session() as session:
         handoffs = await store.handoffs_for_agent(session=session, agent_id=agent.id, queues=queues)
         items = [await _inbox_item(services, session, h) for h in handoffs]
+        await store.record_audit(
+            session=session,
+            actor=f"agent:{agent.id}",
+            action=f"{store.VIEW_ACTION_PREFIX}inbox",
+            entity_type="agent",
+            entity_id=str(agent.id),
+            details={"handoff_ids": [h.id for h in handoffs]},
+        )
     return {
         "agent": _agent_view(agent),
         "assigned": [i for i in items if i["status"] == "assigned"],
@@ -165,10 +185,12 @@ async def conversation(
         complaints = await store.complaints_for_customer(session=session, customer_id=customer.id)
         identities = await store.identities_of(session=session, customer_id=customer.id)
         notes = await store.notes_on(session=session, conversation_id=conversation.id)
+        past = await store.conversations_of_customer(session=session, customer_id=customer.id)
+        colleagues = await store.agents_online(session=session)
         await store.record_audit(
             session=session,
             actor=f"agent:{agent.id}",
-            action="agent.viewed_customer",
+            action=f"{store.VIEW_ACTION_PREFIX}customer",
             entity_type="customer",
             entity_id=str(customer.id),
             details={"handoff_id": handoff_id},
@@ -183,12 +205,20 @@ async def conversation(
             "channels": [{"channel": i.channel.value, "address": i.address} for i in identities],
         },
         "transcript": [_message_view(m) for m in reversed(history)],
+        "understood": _understood(history, conversation.id),
+        "sentiment_trend": _sentiment_trend(history, complaints),
         "complaints": [_complaint_view(c) for c in complaints],
+        "conversations": [_past_view(p, current=conversation.id) for p in past],
         "notes": [
             {"at": note.created_at.isoformat(), "agent": name, "text": note.text}
             for note, name in notes
         ],
         "queues": [{"key": q.key, "name": q.name} for q in services.queues.queues],
+        "agents": [
+            {"id": a.id, "name": a.display_name, "status": a.status.value, "load": load}
+            for a, load in colleagues
+            if a.id != agent.id
+        ],
     }
 
 
@@ -293,7 +323,20 @@ async def resolve(handoff_id: int, agent: CurrentAgent, services: ServicesDep) -
         first = StoredReply(message.id, BotReply.from_stored(message.text, message.payload))
         channel, address = identity.channel, identity.address
     await services.deliveries.deliver(channel, address, [first])
+    await _resume_assistant(services, handoff.conversation_id)
     return view
+
+
+async def _resume_assistant(services: Services, conversation_id: int) -> None:
+    # The app kept the customer's messages from Rasa while the agent had them; Rasa's side
+    # drops any half-finished form so its next answer is a fresh one. If Rasa is away, the
+    # conversation still goes on: the worst case is one stale question.
+    async with services.database.session() as session:
+        conversation = await session.get_one(Conversation, conversation_id)
+    try:
+        await services.rasa.resume_cleanly(conversation.public_id)
+    except RasaError as error:
+        log.warning("rasa_resume_failed", conversation_id=conversation.public_id, error=str(error))
 
 
 async def _owned_action(
@@ -325,6 +368,8 @@ async def _owned_action(
                 )
         except store.HandoffNotYours as error:
             raise HTTPException(403, "This conversation is not yours.") from error
+        except store.AgentUnavailable as error:
+            raise HTTPException(409, str(error)) from error
         except ValueError as error:
             raise HTTPException(422, str(error)) from error
         view = _handoff_view(handoff)
@@ -400,6 +445,7 @@ def _handoff_view(handoff: Handoff) -> dict[str, Any]:
 def _message_view(message: Message) -> dict[str, Any]:
     outbound = message.direction.value == "outbound"
     agent = (message.payload.get("custom") or {}).get("agent") if outbound else None
+    understanding = message.payload.get("understanding") or {}
     return {
         "id": message.id,
         "at": message.created_at.isoformat(),
@@ -407,6 +453,54 @@ def _message_view(message: Message) -> dict[str, Any]:
         "from": ("agent" if agent else "assistant") if outbound else "customer",
         "agent": agent["name"] if agent else None,
         "text": message.payload.get("metadata", {}).get("display_text") or message.text,
+        "intent": None if outbound else message.intent,
+        "confidence": understanding.get("confidence"),
+        "entities": understanding.get("entities") or [],
+        "sentiment": message.payload.get("sentiment"),
+    }
+
+
+def _understood(history: list[Message], conversation_id: int) -> dict[str, Any]:
+    """What the assistant collected in this conversation: its intents, and its latest slots."""
+    mine = [
+        m
+        for m in reversed(history)
+        if m.conversation_id == conversation_id and m.direction.value == "inbound"
+    ]
+    slots: dict[str, Any] = {}
+    for message in mine:
+        slots = (message.payload.get("understanding") or {}).get("slots") or slots
+    intents = [m.intent for m in mine if m.intent]
+    return {"intents": list(dict.fromkeys(intents)), "slots": slots}
+
+
+def _sentiment_trend(history: list[Message], complaints: list[Complaint]) -> list[dict[str, Any]]:
+    """Sentiment scores over time, oldest first (empty until the NLP services fill them)."""
+    points = [
+        {"at": m.created_at.isoformat(), "score": m.payload["sentiment"].get("score")}
+        for m in history
+        if isinstance(m.payload.get("sentiment"), dict)
+    ] + [
+        {"at": c.created_at.isoformat(), "score": c.sentiment_score}
+        for c in complaints
+        if c.sentiment_score is not None
+    ]
+    return sorted(points, key=lambda point: point["at"])
+
+
+def _past_view(past: store.PastConversation, *, current: int) -> dict[str, Any]:
+    conversation = past.conversation
+    return {
+        "id": conversation.public_id,
+        "current": conversation.id == current,
+        "channel": conversation.started_channel.value,
+        "started_at": conversation.started_at.isoformat(),
+        "status": conversation.status.value,
+        "messages": past.messages,
+        "handoffs": [
+            {"queue": h.queue, "status": h.status.value, "agent": name, "reason": h.reason}
+            for h, name in past.handoffs
+        ],
     }
 
 
@@ -418,5 +512,6 @@ def _complaint_view(complaint: Complaint) -> dict[str, Any]:
         "priority": complaint.priority.value,
         "summary": complaint.summary,
         "sentiment": complaint.sentiment_label,
+        "sentiment_score": complaint.sentiment_score,
         "created_at": complaint.created_at.isoformat(),
     }

@@ -10,9 +10,13 @@ from adapters.voice import (
     consent_for,
     needs_opt_in,
     parse_inbound,
+    render_agent_will_text,
     render_consent_prompt,
     render_dial,
+    render_enqueue,
     render_goodbye,
+    render_hold,
+    render_leave,
     render_offer_human,
     render_outbound,
     render_recording_notice,
@@ -159,4 +163,34 @@ def test_a_caller_is_put_through_to_the_agents_phone() -> None:
         f"{SAY}Putting you through to Sam now.</Say>"
         '<Dial answerOnBridge="true" callerId="+14155550199">'
         "<Number>+14155550123</Number></Dial></Response>"
+    )
+
+
+def test_a_caller_waiting_for_a_person_is_held_in_the_teams_queue() -> None:
+    assert render_enqueue(
+        [BotReply(text="You're number 2 in line.")],
+        queue="support.general",
+        handoff_id=17,
+        voice=VOICE,
+    ) == (
+        f"{XML}<Response>{SAY}You're number 2 in line.</Say>"
+        '<Enqueue action="/twilio/voice/dequeued?handoff=17" method="POST" '
+        'waitUrl="/twilio/voice/hold?handoff=17" waitUrlMethod="POST">support.general</Enqueue>'
+        "</Response>"
+    )
+
+
+def test_on_hold_the_caller_hears_their_place_now_and_then() -> None:
+    assert render_hold(3, voice=VOICE) == (
+        f"{XML}<Response>{SAY}You are number 3 in line. Thank you for holding.</Say>"
+        '<Pause length="10" /></Response>'
+    )
+    assert render_hold(None, voice=VOICE) == f'{XML}<Response><Pause length="10" /></Response>'
+    assert render_leave() == f"{XML}<Response><Leave /></Response>"
+
+
+def test_an_agent_without_a_phone_answers_a_caller_by_text() -> None:
+    assert render_agent_will_text([], agent_name="Sam", voice=VOICE) == (
+        f"{XML}<Response>{SAY}Sam from our team has your request, and will reply by text "
+        "message to this number or call you back. Goodbye.</Say><Hangup /></Response>"
     )

@@ -142,6 +142,41 @@ async def test_an_agent_takes_over_a_web_chat_and_gives_it_back(
         assert action in audited
 
 
+async def test_the_agent_sees_what_the_assistant_understood_and_it_resumes_afresh(
+    stack: Stack, db: Database, http: httpx.AsyncClient, agents: tuple[str, str]
+) -> None:
+    headers = await _sign_in(http, stack, agents[0])
+    async with ChatClient(stack.ws_url) as chat:
+        await chat.say("I'd like to speak to a person")
+        handoff = await _handoff_of(db, chat.user_id)
+        # Still waiting: the customer starts a complaint with the assistant meanwhile.
+        replies = await chat.say("I want to file a complaint, my parcel arrived damaged")
+        assert "order number" in replies[-1]["text"]
+        url = f"{stack.app_url}/agent/conversations/{handoff.id}"
+        context = (await http.get(url, headers=headers)).json()
+        said = {m["text"]: m for m in context["transcript"] if m["from"] == "customer"}
+        complaint = said["I want to file a complaint, my parcel arrived damaged"]
+        assert complaint["intent"] == "file_complaint"
+        assert 0 < complaint["confidence"] <= 1
+        assert said["I'd like to speak to a person"]["intent"] == "request_human"
+        assert context["understood"]["intents"] == ["request_human", "file_complaint"]
+        assert context["understood"]["slots"]["complaint_category"] == "damaged_item"
+        assert [c["current"] for c in context["conversations"]] == [True]
+        assert context["conversations"][0]["handoffs"][0]["status"] == "queued"
+
+        # The agent takes it half-way through the form, and gives it back.
+        assert (await http.post(f"{url}/take", headers=headers)).status_code == 200
+        assert await chat.say("are you still there?") == []
+        await http.post(f"{url}/resolve", headers=headers)
+        (survey,) = await chat.replies()
+        assert survey["text"].startswith("Before you go")
+        # Not a rating, so the survey ends; the assistant answers afresh instead of asking
+        # for the order number of the form it was in before the agent took over.
+        answer = await chat.say("what are your opening hours?")
+        assert "Monday to Friday" in answer[0]["text"]
+        assert not any("order number" in reply["text"] for reply in answer)
+
+
 async def test_an_agents_reply_to_a_texter_goes_out_as_sms(
     stack: Stack, db: Database, http: httpx.AsyncClient, agents: tuple[str, str]
 ) -> None:

@@ -4,14 +4,15 @@ takes it, answers with a canned response, sees the customer's answer arrive, not
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 from playwright.async_api import Browser, async_playwright, expect
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.db import Database
-from bot.models import AgentNote, Handoff, HandoffStatus
+from bot.models import AgentNote, AuditEvent, Handoff, HandoffStatus
 from tests.e2e.conftest import Stack
 from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
 from tests.e2e.test_handoff_e2e import _handoff_of
@@ -65,6 +66,18 @@ async def test_an_agent_handles_a_conversation_in_the_console(
         await expect(page.locator("#transcript")).to_contain_text(
             "can I speak with an agent please"
         )
+        # What the assistant understood of the message is shown with it.
+        await expect(page.locator("#transcript .msg.customer .label")).to_contain_text(
+            "request_human"
+        )
+        await expect(page.locator("#context")).to_contain_text("Intents: request_human")
+        # An open conversation is audited when viewed, and that is not a change that makes
+        # the console reload it again (and audit again, for ever). Changes still on their
+        # way settle first.
+        await asyncio.sleep(1)
+        views = await _views(db)
+        await asyncio.sleep(2)
+        assert await _views(db) == views
         await page.get_by_role("button", name="Take").click()
         await page.get_by_label("Canned response").select_option(label="Greeting")
         await page.get_by_role("button", name="Send").click()
@@ -86,3 +99,13 @@ async def test_an_agent_handles_a_conversation_in_the_console(
         note = await session.scalar(select(AgentNote).where(AgentNote.handoff_id == handoff.id))
     assert done.status is HandoffStatus.RESOLVED
     assert note is not None and note.text == "Check courier claim"
+
+
+async def _views(db: Database) -> int:
+    async with db.session() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action.like("agent.viewed_%"))
+        )
+    return int(count or 0)

@@ -5,7 +5,10 @@ The stack uses tests/e2e/queues.yml: every queue open around the clock but compl
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections import Counter
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -15,14 +18,19 @@ from bot import store
 from bot.db import Database
 from bot.models import (
     AgentStatus,
+    AuditEvent,
+    Channel,
     ChannelIdentity,
     Conversation,
     ConversationStatus,
     Handoff,
     HandoffKind,
     HandoffStatus,
+    utcnow,
 )
+from handoff.auth import issue_token
 from tests.e2e.conftest import TWILIO_NUMBER, Stack
+from tests.support.agents import sign_off
 from tests.support.chat import ChatClient
 from tests.support.phone import Phone
 
@@ -68,11 +76,6 @@ async def _agent(db: Database, *skills: str, capacity: int) -> int:
             session=session, agent_id=agent.id, status=AgentStatus.AVAILABLE
         )
         return agent.id
-
-
-async def _off_duty(db: Database, agent_id: int) -> None:
-    async with db.session() as session:
-        await store.set_agent_status(session=session, agent_id=agent_id, status=AgentStatus.OFFLINE)
 
 
 async def test_nobody_on_duty_keeps_the_request_and_offers_a_callback(
@@ -125,7 +128,7 @@ async def test_with_a_busy_agent_on_duty_the_customer_gets_a_place_and_a_wait(
         async with ChatClient(stack.ws_url) as chat:
             (reply,) = await chat.say("I'd like to speak to a human")
     finally:
-        await _off_duty(db, agent)
+        await sign_off(db, agent)
     assert re.fullmatch(
         r"I've passed this to our General help team\. You're number \d+ in the queue and the "
         r"wait is about \d+ minutes\. They'll see our conversation so far and answer you here\.",
@@ -145,17 +148,17 @@ async def test_a_free_agent_takes_a_vip_at_once(
         offer = await phone.text("where is my parcel? it should have arrived by now")
         assert "1. Yes, please" in offer[-1]
         (reply,) = await phone.text("1")
+        handoff = await _handoff_of(db, number)
+        async with db.session() as session:
+            conversation = await session.get_one(Conversation, handoff.conversation_id)
     finally:
-        await _off_duty(db, agent)
+        await sign_off(db, agent)
     assert reply.startswith("I've passed you to our Orders and delivery team")
-    handoff = await _handoff_of(db, number)
     assert (handoff.queue, handoff.status, handoff.agent_id) == (
         "sales.orders",
         HandoffStatus.ASSIGNED,
         agent,
     )
-    async with db.session() as session:
-        conversation = await session.get_one(Conversation, handoff.conversation_id)
     assert conversation.status is ConversationStatus.AWAITING_AGENT
 
 
@@ -196,3 +199,82 @@ async def test_a_high_priority_complaint_goes_straight_to_people(
     handoff = await _handoff_of(db, chat.user_id)
     assert handoff.reason == "high-priority complaint"
     assert handoff.complaint_priority is not None and handoff.complaint_priority.value == "high"
+
+
+async def test_two_app_instances_assign_each_conversation_once(
+    stack: Stack, db: Database, http: httpx.AsyncClient
+) -> None:
+    if not stack.database_url.startswith("postgresql"):
+        pytest.skip("instances share queue state through PostgreSQL row locks")
+    waiting = []
+    async with db.session() as session:
+        for n in range(24):
+            stored = await store.record_inbound(
+                session=session,
+                channel=Channel.SMS,
+                address=f"+1415559{n:04d}",
+                text="where is my order?",
+                external_id=f"SM-race-{n}",
+                idle_after=timedelta(hours=1),
+            )
+            handoff = await store.enqueue_handoff(
+                session=session,
+                conversation_id=stored.conversation.id,
+                queue="sales.orders",
+                reason="request_human",
+            )
+            waiting.append(handoff.id)
+        agents = [
+            (
+                await store.create_agent(
+                    session=session,
+                    email=f"racer{n}@shop.example",
+                    display_name=f"Racer {n}",
+                    password_hash="x",
+                    skills=["orders"],
+                    capacity=3,
+                )
+            ).id
+            for n in range(6)
+        ]
+    secret = stack.settings.agent_token_secret.get_secret_value()
+
+    async def becomes_available(app_url: str, agent_id: int) -> None:
+        token = issue_token(agent_id, secret=secret, now=utcnow(), lifetime=timedelta(hours=1))
+        response = await http.post(
+            f"{app_url}/agent/status",
+            json={"status": "available"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert response.status_code == 200, response.text
+
+    try:
+        with stack.extra_app("second") as second_app:
+            # Each sign-in dispatches on its own instance, all at once.
+            await asyncio.gather(
+                *(
+                    becomes_available((stack.app_url, second_app)[n % 2], agent_id)
+                    for n, agent_id in enumerate(agents)
+                )
+            )
+        async with db.session() as session:
+            loads = [await store.agent_load(session=session, agent_id=a) for a in agents]
+            assignments = Counter(
+                await session.scalars(
+                    select(AuditEvent.entity_id).where(
+                        AuditEvent.action == "handoff.assigned",
+                        AuditEvent.entity_id.in_([str(h) for h in waiting]),
+                    )
+                )
+            )
+    finally:
+        for agent_id in agents:
+            await sign_off(db, agent_id)
+        async with db.session() as session:
+            for handoff_id in waiting:
+                await store.abandon_handoff(session=session, handoff_id=handoff_id, reason="test")
+    # 6 agents x 3 seats, filled from the 24 waiting (and any other test left in the queue),
+    # and no conversation assigned twice.
+    assert loads == [3] * 6
+    assert set(assignments.values()) <= {1}
+    assert sum(assignments.values()) <= 18

@@ -9,7 +9,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot import store
 from bot.db import Database
@@ -20,6 +20,7 @@ from bot.models import (
     Conversation,
     ConversationStatus,
     Handoff,
+    HandoffKind,
     HandoffStatus,
     Priority,
     utcnow,
@@ -220,6 +221,144 @@ async def test_a_conversation_is_queued_once(database: Database) -> None:
         conversation = await session.get_one(Conversation, conversation_id)
     assert again.id == first.id and again.queue == "support.general"
     assert conversation.status is ConversationStatus.AWAITING_AGENT
+
+
+async def test_going_offline_gives_conversations_back_in_their_place(database: Database) -> None:
+    older = await _queued(database, minutes_ago=10)
+    newer = await _queued(database, minutes_ago=5)
+    later = await _queued(database, minutes_ago=1)
+    leaving = await _agent(database, capacity=2)
+    router = Router(database=database, queues=QUEUES)
+    assert {a.handoff_id for a in await router.dispatch()} == {older, newer}
+    async with database.session() as session:
+        requeued = await store.set_agent_status(
+            session=session, agent_id=leaving, status=AgentStatus.OFFLINE
+        )
+        assert sorted(requeued) == [older, newer]
+        assert await store.agent_load(session=session, agent_id=leaving) == 0
+        audited = await session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "handoff.requeued")
+        )
+    assert audited == 2
+    # Back at the front of the line, ahead of the one queued after them.
+    assert await _taken_in_order(database, await _agent(database, capacity=1), 3) == [
+        older,
+        newer,
+        later,
+    ]
+    # Away (a short break) keeps what the agent has.
+    kept = await _agent(database, capacity=1)
+    await _queued(database)
+    assert await router.take_next(kept, []) is not None
+    async with database.session() as session:
+        assert (
+            await store.set_agent_status(session=session, agent_id=kept, status=AgentStatus.AWAY)
+            == []
+        )
+        assert await store.agent_load(session=session, agent_id=kept) == 1
+
+
+async def test_a_transfer_to_a_colleague_needs_them_signed_in_with_room(
+    database: Database,
+) -> None:
+    handoff_id = await _queued(database)
+    sender = await _agent(database)
+    offline = await _agent(database, status=AgentStatus.OFFLINE)
+    full = await _agent(database, capacity=1, status=AgentStatus.BUSY)
+    busy_with_room = await _agent(database, capacity=2, status=AgentStatus.BUSY)
+    router = Router(database=database, queues=QUEUES)
+    assert (await router.take_next(sender, [])) is not None
+    async with database.session() as session:
+        await store.take_handoff(session=session, handoff_id=await _queued(database), agent_id=full)
+    for target, problem in ((offline, "is offline"), (full, "has no room")):
+        with pytest.raises(store.AgentUnavailable, match=problem):
+            async with database.session() as session:
+                await store.transfer_handoff(
+                    session=session,
+                    handoff_id=handoff_id,
+                    agent_id=sender,
+                    note="",
+                    to_agent_id=target,
+                )
+    with pytest.raises(ValueError, match="already yours"):
+        async with database.session() as session:
+            await store.transfer_handoff(
+                session=session, handoff_id=handoff_id, agent_id=sender, note="", to_agent_id=sender
+            )
+    async with database.session() as session:
+        moved = await store.transfer_handoff(
+            session=session,
+            handoff_id=handoff_id,
+            agent_id=sender,
+            note="you know this customer",
+            to_agent_id=busy_with_room,
+        )
+        assert (moved.status, moved.agent_id) == (HandoffStatus.ASSIGNED, busy_with_room)
+
+
+async def test_a_caller_hanging_up_on_hold_abandons_and_a_timeout_becomes_a_call_back(
+    database: Database,
+) -> None:
+    abandoned = await _queued(database)
+    held = await _queued(database)
+    async with database.session() as session:
+        assert await store.abandon_handoff(
+            session=session, handoff_id=abandoned, reason="caller hung up after 42 s on hold"
+        )
+        # Only a waiting conversation can be abandoned, and only once.
+        assert not await store.abandon_handoff(session=session, handoff_id=abandoned, reason="")
+        handoff = await session.get_one(Handoff, held)
+        await store.call_back_instead(
+            session=session, handoff=handoff, number="+14155550100", reason="held too long"
+        )
+    async with database.session() as session:
+        gone = await session.get_one(Handoff, abandoned)
+        conversation = await session.get_one(Conversation, gone.conversation_id)
+        callback = await session.get_one(Handoff, held)
+    assert gone.status is HandoffStatus.ABANDONED and gone.resolved_at is not None
+    assert conversation.status is ConversationStatus.ACTIVE
+    assert (callback.status, callback.kind, callback.callback_number) == (
+        HandoffStatus.QUEUED,
+        HandoffKind.CALLBACK,
+        "+14155550100",
+    )
+
+
+async def test_agents_looking_is_audited_but_is_not_an_inbox_change(database: Database) -> None:
+    async with database.session() as session:
+        before = await store.inbox_version(session=session)
+        await store.record_audit(
+            session=session,
+            actor="agent:1",
+            action=f"{store.VIEW_ACTION_PREFIX}customer",
+            entity_type="customer",
+            entity_id="1",
+        )
+    async with database.session() as session:
+        # Otherwise an open console, reloading on change, would audit and reload forever.
+        assert await store.inbox_version(session=session) == before
+    await _queued(database)
+    async with database.session() as session:
+        after = await store.inbox_version(session=session)
+    assert after[0] > before[0] and after[1] > before[1]
+
+
+async def test_a_customers_conversations_with_who_handled_them(database: Database) -> None:
+    handoff_id = await _queued(database)
+    agent = await _agent(database)
+    await Router(database=database, queues=QUEUES).dispatch()
+    async with database.session() as session:
+        handoff = await session.get_one(Handoff, handoff_id)
+        conversation = await session.get_one(Conversation, handoff.conversation_id)
+        (past,) = await store.conversations_of_customer(
+            session=session, customer_id=conversation.customer_id
+        )
+        online = await store.agents_online(session=session)
+    assert past.conversation.id == conversation.id and past.messages == 1
+    assert [(h.id, name) for h, name in past.handoffs] == [(handoff_id, "Agent")]
+    assert (agent, 1) in [(a.id, load) for a, load in online]
 
 
 @pytest.mark.postgres

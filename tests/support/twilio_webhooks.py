@@ -203,6 +203,34 @@ def call_status_params(
     return params
 
 
+def queue_wait_params(
+    base_voice_params: Mapping[str, str], *, queue_sid: str, queue_time: int, position: int = 1
+) -> dict[str, str]:
+    """The form Twilio posts to an <Enqueue> waitUrl while the caller is on hold."""
+    return dict(base_voice_params) | {
+        "CallStatus": "in-progress",
+        "QueueSid": queue_sid,
+        "QueuePosition": str(position),
+        "QueueTime": str(queue_time),
+        "AvgQueueTime": str(queue_time),
+        "CurrentQueueSize": str(position),
+        "MaxQueueSize": "1000",
+    }
+
+
+def dequeue_params(
+    base_voice_params: Mapping[str, str], *, queue_sid: str, result: str, queue_time: int
+) -> dict[str, str]:
+    """The form Twilio posts to an <Enqueue> action when the caller leaves the queue."""
+    status = "completed" if result == "hangup" else "in-progress"
+    return dict(base_voice_params) | {
+        "CallStatus": status,
+        "QueueResult": result,
+        "QueueSid": queue_sid,
+        "QueueTime": str(queue_time),
+    }
+
+
 def signature(url: str, params: Mapping[str, str], auth_token: str) -> str:
     """The `X-Twilio-Signature` Twilio computes for a POST of `params` to `url`."""
     return str(RequestValidator(auth_token).compute_signature(url, dict(params)))
