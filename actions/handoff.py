@@ -4,11 +4,13 @@ customer what happens next (their place and wait, or when the team is back and a
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -173,8 +175,53 @@ class ActionRequestHuman(Action):
         return []
 
 
+# A phone number as people type it: "+44 20 7946 0018", "0044 20...", "(415) 555-0100".
+PHONE_IN_TEXT = re.compile(r"(?<![\w+])(\+|00)?\d[\d\s().-]{4,20}\d(?![\w])")
+# Answers to "what number should we call?" that mean "never mind", not a bad number.
+NOT_A_NUMBER_INTENTS = frozenset({"deny", "goodbye", "request_human", "thank"})
+
+
+def find_phone_number(text: str) -> str | None:
+    """The first phone number in `text`, digits only ("+" kept for international ones)."""
+    for match in PHONE_IN_TEXT.finditer(text):
+        digits = re.sub(r"\D", "", match.group(0))
+        if match.group(1) == "00":
+            digits = digits[2:]
+        if 7 <= len(digits) <= 15:
+            return f"+{digits}" if match.group(1) else digits
+    return None
+
+
+class ValidateCallbackForm(FormValidationAction):
+    """Finds the number to call back: said in the request, known already, or asked for."""
+
+    def name(self) -> str:
+        return "validate_callback_form"
+
+    async def extract_callback_number(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        """From the customer's words, else (when the form starts) the number on their record."""
+        asked = tracker.get_slot("requested_slot") == "callback_number"
+        message = tracker.latest_message
+        entity = next(tracker.get_latest_entity_values("phone"), None)
+        text = str(message.get("text") or "")
+        said = find_phone_number(str(entity)) if entity else None
+        said = said or (None if text.startswith("/") else find_phone_number(text))
+        if said:
+            return {"callback_number": said}
+        if not asked:
+            known = await _known_number(tracker)
+            return {"callback_number": known} if known else {}
+        intent = (message.get("intent") or {}).get("name")
+        if intent in NOT_A_NUMBER_INTENTS:
+            return {}  # the form gives way; the rules answer that instead
+        dispatcher.utter_message(response="utter_invalid_callback_number")
+        return {"callback_number": None}
+
+
 class ActionRequestCallback(Action):
-    """Books a call back on the number we know for the customer."""
+    """Books a call back on the number the customer gave, or the one we know."""
 
     def name(self) -> str:
         return "action_request_callback"
@@ -182,9 +229,9 @@ class ActionRequestCallback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        number = await _known_number(tracker)
-        if number is None:
-            dispatcher.utter_message(response="utter_callback_needs_number")
+        number = tracker.get_slot("callback_number") or await _known_number(tracker)
+        if number is None:  # the form always finds one; this is Rasa run without it
+            dispatcher.utter_message(response="utter_ask_callback_number")
             return []
         escalation = await escalate(
             tracker, reason="callback requested", kind=HandoffKind.CALLBACK, callback_number=number
@@ -195,7 +242,7 @@ class ActionRequestCallback(Action):
         dispatcher.utter_message(
             response="utter_callback_booked", team=queue.name, number=number, when=when
         )
-        return []
+        return [SlotSet("callback_number", None)]
 
 
 async def _known_number(tracker: Tracker) -> str | None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from rasa_sdk import Tracker
 
-from actions.handoff import spoken_list, topic_intent, wait_minutes, when_open
+from actions.handoff import find_phone_number, spoken_list, topic_intent, wait_minutes, when_open
 from handoff.queues import load_queues
 
 QUEUES = load_queues()
@@ -39,3 +39,14 @@ def test_wait_and_channel_wording() -> None:
     assert wait_minutes(position=1, agents=0, average_minutes=0.5) == 1
     assert spoken_list(["SMS"]) == "SMS"
     assert spoken_list(["SMS", "email", "phone"]) == "SMS, email and phone"
+
+
+def test_phone_numbers_as_people_type_them() -> None:
+    assert find_phone_number("it's +44 20 7946 0018, thanks") == "+442079460018"
+    assert find_phone_number("call 0044 (20) 7946-0018") == "+442079460018"
+    assert find_phone_number("ring me on 07700 900461 after 5") == "07700900461"
+    assert find_phone_number("(415) 555-0100") == "4155550100"
+    # Order numbers, amounts and short codes are not phone numbers.
+    assert find_phone_number("my order ORD-482913 cost $400") is None
+    assert find_phone_number("my usual one") is None
+    assert find_phone_number("+1 234") is None

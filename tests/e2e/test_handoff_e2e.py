@@ -85,16 +85,25 @@ async def test_nobody_on_duty_keeps_the_request_and_offers_a_callback(
         (reply,) = await chat.say("can I talk to a real person please")
         assert reply["text"].startswith("Everyone in our General help team is busy or away")
         assert [b["title"] for b in reply["buttons"]] == ["Call me back"]
-        # Web chat has no number to call: the customer is told how to get one booked.
-        (callback,) = await chat.click(reply, "Call me back")
-        assert callback["text"].startswith("To book a call back I need your phone number")
+        # Web chat has no number to call: the assistant asks for one, until it is one.
+        (ask,) = await chat.click(reply, "Call me back")
+        assert ask["text"] == "What number should we call you back on?"
+        again = await chat.say("my usual one")
+        assert again[0]["text"].startswith("Sorry, that doesn't look like a phone number.")
+        assert again[-1]["text"] == "What number should we call you back on?"
+        (booked,) = await chat.say("it's +44 20 7946 0018")
+    assert booked["text"] == (
+        "Thank you. Our General help team will call you back on +442079460018, shortly."
+    )
     handoff = await _handoff_of(db, chat.user_id)
+    # The same request, now a call back, in the same place in the queue.
     assert (handoff.queue, handoff.status, handoff.kind, handoff.reason) == (
         "support.general",
         HandoffStatus.QUEUED,
-        HandoffKind.CHAT,
+        HandoffKind.CALLBACK,
         "request_human",
     )
+    assert handoff.callback_number == "+442079460018"
 
 
 async def test_a_closed_queue_says_so_and_keeps_the_request(stack: Stack, db: Database) -> None:
