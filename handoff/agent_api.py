@@ -205,8 +205,8 @@ async def conversation(
             "channels": [{"channel": i.channel.value, "address": i.address} for i in identities],
         },
         "transcript": [_message_view(m) for m in reversed(history)],
-        "understood": _understood(history, conversation.id),
-        "sentiment_trend": _sentiment_trend(history, complaints),
+        "understood": understood_in(history, conversation.id),
+        "sentiment_trend": sentiment_trend(history, complaints),
         "complaints": [_complaint_view(c) for c in complaints],
         "conversations": [_past_view(p, current=conversation.id) for p in past],
         "notes": [
@@ -460,7 +460,7 @@ def _message_view(message: Message) -> dict[str, Any]:
     }
 
 
-def _understood(history: list[Message], conversation_id: int) -> dict[str, Any]:
+def understood_in(history: list[Message], conversation_id: int) -> dict[str, Any]:
     """What the assistant collected in this conversation: its intents, and its latest slots."""
     mine = [
         m
@@ -474,12 +474,13 @@ def _understood(history: list[Message], conversation_id: int) -> dict[str, Any]:
     return {"intents": list(dict.fromkeys(intents)), "slots": slots}
 
 
-def _sentiment_trend(history: list[Message], complaints: list[Complaint]) -> list[dict[str, Any]]:
+def sentiment_trend(history: list[Message], complaints: list[Complaint]) -> list[dict[str, Any]]:
     """Sentiment scores over time, oldest first (empty until the NLP services fill them)."""
     points = [
-        {"at": m.created_at.isoformat(), "score": m.payload["sentiment"].get("score")}
+        {"at": m.created_at.isoformat(), "score": float(m.payload["sentiment"]["score"])}
         for m in history
         if isinstance(m.payload.get("sentiment"), dict)
+        and isinstance(m.payload["sentiment"].get("score"), int | float)
     ] + [
         {"at": c.created_at.isoformat(), "score": c.sentiment_score}
         for c in complaints
