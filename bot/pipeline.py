@@ -23,7 +23,7 @@ from bot.models import (
     Message,
     MessageStatus,
 )
-from bot.rasa_client import RasaClient, RasaError, Understanding
+from bot.rasa_client import RasaClient, RasaError
 from handoff import survey
 
 log = structlog.get_logger("bot.turn")
@@ -216,15 +216,10 @@ class MessagePipeline:
             gave_up = message.attempts >= MAX_ATTEMPTS and await self._rasa_is_up()
             async with self._database.session() as session:
                 return await self._record_failure(session, claimed, failure, gave_up=gave_up)
-        understood = await self._understanding(claimed)
         async with self._database.session() as session:
             outbound = [await _store_reply(session, message, reply) for reply in replies]
             await store.finish_inbound(
-                session=session,
-                message_id=message.id,
-                status=MessageStatus.ANSWERED,
-                intent=understood.intent if understood else None,
-                understanding=understood.as_payload() if understood else None,
+                session=session, message_id=message.id, status=MessageStatus.ANSWERED
             )
         return Turn(
             message_id=message.id,
@@ -382,22 +377,6 @@ class MessagePipeline:
         if not replies and not (await self._health.check("action_server", fresh=True)).ok:
             return "action server unavailable", []
         return None, replies
-
-    async def _understanding(self, claimed: _Claimed) -> Understanding | None:
-        """What Rasa understood of this message (intent, entities, slots), for the agents.
-
-        Only a nice-to-have for the turn: if Rasa cannot say, the answer still stands.
-        """
-        try:
-            understood = await self._rasa.understanding(claimed.conversation.public_id)
-        except RasaError as error:
-            log.warning(
-                "understanding_unavailable", message_id=claimed.message.id, error=str(error)
-            )
-            return None
-        # Messages of one conversation are answered in order, so this is ours unless
-        # someone talked to Rasa directly in between.
-        return understood if understood.message_id == claimed.message.id else None
 
     async def _record_failure(
         self, session: AsyncSession, claimed: _Claimed, failure: str, *, gave_up: bool

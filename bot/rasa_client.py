@@ -21,40 +21,18 @@ class RasaUnavailable(RasaError):
 
 # Slots that are Rasa's bookkeeping, not something the customer told us.
 INTERNAL_SLOTS = frozenset({"requested_slot", "session_started_metadata"})
+# Events after which Rasa starts again with empty slots.
+SLOT_RESETS = frozenset({"restart", "reset_slots"})
 
 
 @dataclass(frozen=True)
 class Understanding:
-    """What Rasa made of a customer's latest message, and the slots it holds after the turn."""
+    """What Rasa made of one customer message, and the slots it held after that turn."""
 
-    message_id: int | None
     intent: str | None
     confidence: float | None
     entities: list[dict[str, Any]] = field(default_factory=list)
     slots: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_tracker(cls, tracker: dict[str, Any]) -> Understanding:
-        """From Rasa's tracker JSON (`GET /conversations/{id}/tracker`)."""
-        latest = tracker.get("latest_message") or {}
-        intent = latest.get("intent") or {}
-        message_id = (latest.get("metadata") or {}).get("message_id")
-        confidence = intent.get("confidence")
-        return cls(
-            message_id=message_id if isinstance(message_id, int) else None,
-            intent=str(intent["name"]) if intent.get("name") else None,
-            confidence=round(float(confidence), 4) if confidence is not None else None,
-            entities=[
-                {"entity": str(e.get("entity")), "value": e.get("value")}
-                for e in latest.get("entities") or []
-                if isinstance(e, dict)
-            ],
-            slots={
-                name: value
-                for name, value in (tracker.get("slots") or {}).items()
-                if value is not None and name not in INTERNAL_SLOTS
-            },
-        )
 
     def as_payload(self) -> dict[str, Any]:
         """Kept with the stored message, for the agent console."""
@@ -64,6 +42,52 @@ class Understanding:
             "entities": self.entities,
             "slots": self.slots,
         }
+
+
+def understandings_in(events: list[dict[str, Any]]) -> dict[int, Understanding]:
+    """Each of our messages in a Rasa tracker's events (by the message id we sent with it in
+    the metadata): its intent, entities, and the slots once Rasa had answered it."""
+    understood: dict[int, Understanding] = {}
+    slots: dict[str, Any] = {}
+    current: tuple[int, dict[str, Any]] | None = None
+
+    def close_turn() -> None:
+        if current is not None:
+            message_id, parse = current
+            understood[message_id] = _understanding(parse, slots)
+
+    for event in events:
+        kind = event.get("event")
+        if kind == "user":
+            close_turn()
+            message_id = (event.get("metadata") or {}).get("message_id")
+            parse = event.get("parse_data") or {}
+            current = (message_id, parse) if isinstance(message_id, int) else None
+        elif kind == "slot" and isinstance(event.get("name"), str):
+            slots[event["name"]] = event.get("value")
+        elif kind in SLOT_RESETS:
+            slots = {}
+    close_turn()
+    return understood
+
+
+def _understanding(parse: dict[str, Any], slots: dict[str, Any]) -> Understanding:
+    intent = parse.get("intent") or {}
+    confidence = intent.get("confidence")
+    return Understanding(
+        intent=str(intent["name"]) if intent.get("name") else None,
+        confidence=round(float(confidence), 4) if confidence is not None else None,
+        entities=[
+            {"entity": str(e.get("entity")), "value": e.get("value")}
+            for e in parse.get("entities") or []
+            if isinstance(e, dict)
+        ],
+        slots={
+            name: value
+            for name, value in slots.items()
+            if value is not None and name not in INTERNAL_SLOTS
+        },
+    )
 
 
 class RasaClient:
@@ -97,21 +121,22 @@ class RasaClient:
             raise RasaError(f"unexpected Rasa response: {body!r:.200}")
         return [BotReply.from_rasa(item) for item in body if isinstance(item, dict)]
 
-    async def understanding(self, sender_id: str) -> Understanding:
-        """What Rasa understood of the conversation's latest message (HTTP API, no events)."""
+    async def understandings(self, sender_id: str) -> dict[int, Understanding]:
+        """What Rasa understood of each of our messages in a conversation (HTTP API)."""
         try:
             response = await self._http.get(
                 f"/conversations/{quote(sender_id, safe='')}/tracker",
-                params={"token": self._token, "include_events": "NONE"},
+                params={"token": self._token, "include_events": "ALL"},
             )
         except httpx.HTTPError as error:
             raise RasaUnavailable(f"Rasa unreachable: {error!r}") from error
         if response.status_code != 200:
             raise RasaError(f"Rasa's tracker answered HTTP {response.status_code}")
         body = response.json()
-        if not isinstance(body, dict):
+        events = body.get("events") if isinstance(body, dict) else None
+        if not isinstance(events, list):
             raise RasaError(f"unexpected tracker: {body!r:.200}")
-        return Understanding.from_tracker(body)
+        return understandings_in([e for e in events if isinstance(e, dict)])
 
     async def resume_cleanly(self, sender_id: str) -> None:
         """Give the conversation back to the assistant after people had it.

@@ -483,24 +483,60 @@ async def finish_inbound(
     status: MessageStatus,
     intent: str | None = None,
     error: str | None = None,
-    understanding: dict[str, Any] | None = None,
 ) -> None:
-    """Record how processing an inbound message ended (and what the assistant understood)."""
-    values: dict[str, Any] = {
-        "status": status,
-        "intent": intent[:100] if intent else None,
-        "error": error[:500] if error else None,
-        "processed_at": utcnow() if status is MessageStatus.ANSWERED else None,
-    }
-    if understanding is not None:
-        message = await session.get_one(Message, message_id)
-        values["payload"] = {**message.payload, "understanding": understanding}
+    """Record how processing an inbound message ended."""
     await session.execute(
         update(Message)
         .where(Message.id == message_id)
-        .values(**values)
+        .values(
+            status=status,
+            intent=intent,
+            error=error[:500] if error else None,
+            processed_at=utcnow() if status is MessageStatus.ANSWERED else None,
+        )
         .execution_options(synchronize_session=False)
     )
+
+
+async def not_yet_understood(*, session: AsyncSession, conversation_id: int) -> bool:
+    """Whether the conversation has messages Rasa answered whose understanding is not stored.
+
+    Every answer that does not come from Rasa names its own intent (a keyword, for the
+    agent, the survey), so an answered message without one was Rasa's.
+    """
+    found = await session.scalar(
+        select(Message.id)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.direction == Direction.INBOUND,
+            Message.status == MessageStatus.ANSWERED,
+            Message.intent.is_(None),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+async def record_understanding(
+    *, session: AsyncSession, conversation_id: int, understood: dict[int, dict[str, Any]]
+) -> int:
+    """Store what the assistant understood of the conversation's messages (by message id):
+    the intent on the message, the rest (confidence, entities, slots) in its payload."""
+    messages = await session.scalars(
+        select(Message).where(
+            Message.conversation_id == conversation_id,
+            Message.direction == Direction.INBOUND,
+            Message.intent.is_(None),
+            Message.id.in_(list(understood)),
+        )
+    )
+    count = 0
+    for message in messages:
+        understanding = understood[message.id]
+        message.intent = (understanding.get("intent") or "")[:100] or None
+        message.payload = {**message.payload, "understanding": understanding}
+        count += 1
+    return count
 
 
 async def inbound_due_for_retry(

@@ -176,10 +176,13 @@ async def inbox(agent: CurrentAgent, services: ServicesDep) -> dict[str, Any]:
 async def conversation(
     handoff_id: int, agent: CurrentAgent, services: ServicesDep
 ) -> dict[str, Any]:
-    """Everything the agent needs: customer, transcript on every channel, complaint."""
+    """Everything the agent needs: customer, transcript on every channel with what the
+    assistant understood, complaints, earlier conversations, notes."""
     async with services.database.session() as session:
         handoff = await _visible(services, session, handoff_id, agent)
         conversation = await session.get_one(Conversation, handoff.conversation_id)
+    await _catch_up_understanding(services, conversation)
+    async with services.database.session() as session:
         customer = await session.get_one(Customer, conversation.customer_id)
         history = await store.customer_history(session=session, customer_id=customer.id)
         complaints = await store.complaints_for_customer(session=session, customer_id=customer.id)
@@ -325,6 +328,27 @@ async def resolve(handoff_id: int, agent: CurrentAgent, services: ServicesDep) -
     await services.deliveries.deliver(channel, address, [first])
     await _resume_assistant(services, handoff.conversation_id)
     return view
+
+
+async def _catch_up_understanding(services: Services, conversation: Conversation) -> None:
+    # Rasa's answers carry no intents, so what it understood is read from its tracker when
+    # an agent needs it (not on every turn, which would double Rasa's work per message).
+    async with services.database.session() as session:
+        if not await store.not_yet_understood(session=session, conversation_id=conversation.id):
+            return
+    try:
+        understood = await services.rasa.understandings(conversation.public_id)
+    except RasaError as error:
+        log.warning(
+            "understanding_unavailable", conversation_id=conversation.public_id, error=str(error)
+        )
+        return
+    async with services.database.session() as session:
+        await store.record_understanding(
+            session=session,
+            conversation_id=conversation.id,
+            understood={message_id: u.as_payload() for message_id, u in understood.items()},
+        )
 
 
 async def _resume_assistant(services: Services, conversation_id: int) -> None:

@@ -257,3 +257,35 @@ def test_case_ids_normalise() -> None:
         re.fullmatch(r"CMP-[23456789ABCDEFGHJKMNPQRSTVWXYZ]{5}", store.new_case_id())
         for _ in range(200)
     )
+
+
+async def test_what_rasa_understood_is_stored_once_an_agent_asks(database: Database) -> None:
+    rasa_answered = await _inbound(database, address="user-und1", text="my parcel is broken")
+    keyword = await _inbound(database, address="user-und1", text="STOP")
+    conversation_id = rasa_answered.conversation.id
+    async with database.session() as session:
+        for stored, intent in ((rasa_answered, None), (keyword, "sms_stop")):
+            await store.finish_inbound(
+                session=session,
+                message_id=stored.message.id,
+                status=MessageStatus.ANSWERED,
+                intent=intent,
+            )
+    async with database.session() as session:
+        assert await store.not_yet_understood(session=session, conversation_id=conversation_id)
+        recorded = await store.record_understanding(
+            session=session,
+            conversation_id=conversation_id,
+            understood={
+                rasa_answered.message.id: {"intent": "file_complaint", "slots": {"c": "d"}},
+                keyword.message.id: {"intent": "greet"},  # already has its own intent
+            },
+        )
+    assert recorded == 1
+    async with database.session() as session:
+        assert not await store.not_yet_understood(session=session, conversation_id=conversation_id)
+        understood = await session.get_one(Message, rasa_answered.message.id)
+        kept = await session.get_one(Message, keyword.message.id)
+    assert understood.intent == "file_complaint"
+    assert understood.payload["understanding"]["slots"] == {"c": "d"}
+    assert kept.intent == "sms_stop"

@@ -115,19 +115,7 @@ async def test_complaint_then_its_status(stack: Stack, db: Database) -> None:
         '/inform{"desired_outcome": "replacement"}',
         "what's the status of my complaint",
     ]
-    assert inbound[2].payload["metadata"] == {"display_text": "Replacement"}
-    # What Rasa understood of each message is kept with it, for the agents.
-    intents = [m.intent for m in inbound]
-    assert (intents[0], intents[2], intents[3]) == (
-        "file_complaint",
-        "inform",  # a button's payload names its intent
-        "check_complaint_status",
-    )
-    assert intents[1] is not None
-    assert inbound[2].payload["understanding"]["entities"] == [
-        {"entity": "desired_outcome", "value": "replacement"}
-    ]
-    assert inbound[1].payload["understanding"]["slots"]["complaint_order_ref"] == "ORD-482913"
+    assert inbound[2].payload == {"metadata": {"display_text": "Replacement"}}
     assert all(m.status is MessageStatus.ANSWERED for m in inbound)
     assert all(m.status is MessageStatus.DELIVERED for m in outbound)
     assert outbound[-1].text == status
