@@ -477,7 +477,8 @@ def _message_view(message: Message) -> dict[str, Any]:
         "from": ("agent" if agent else "assistant") if outbound else "customer",
         "agent": agent["name"] if agent else None,
         "text": message.payload.get("metadata", {}).get("display_text") or message.text,
-        "intent": None if outbound else message.intent,
+        # What the assistant understood (not our own markers such as "for the agent").
+        "intent": understanding.get("intent"),
         "confidence": understanding.get("confidence"),
         "entities": understanding.get("entities") or [],
         "sentiment": message.payload.get("sentiment"),
@@ -492,9 +493,12 @@ def understood_in(history: list[Message], conversation_id: int) -> dict[str, Any
         if m.conversation_id == conversation_id and m.direction.value == "inbound"
     ]
     slots: dict[str, Any] = {}
+    intents: list[str] = []
     for message in mine:
-        slots = (message.payload.get("understanding") or {}).get("slots") or slots
-    intents = [m.intent for m in mine if m.intent]
+        understanding = message.payload.get("understanding") or {}
+        slots = understanding.get("slots") or slots
+        if understanding.get("intent"):
+            intents.append(understanding["intent"])
     return {"intents": list(dict.fromkeys(intents)), "slots": slots}
 
 

@@ -84,11 +84,16 @@ async def test_an_agent_handles_a_conversation_in_the_console(
         (greeting,) = await chat.replies()
         assert greeting["text"].startswith("Hi, thanks for waiting.")
 
+        # The agent is typing a note when the customer writes: the message appears live,
+        # and the note box keeps its text and the focus, so typing simply carries on.
+        note = page.get_by_placeholder("Internal note")
+        await note.fill("Check courier")
+        await note.focus()
         await chat.say("thanks, my parcel never came")
         await expect(page.locator("#transcript")).to_contain_text(
             "thanks, my parcel never came", timeout=10_000
         )
-        await page.get_by_placeholder("Internal note").fill("Check courier claim")
+        await page.keyboard.type(" claim")
         await page.get_by_role("button", name="Add note").click()
         await expect(page.locator(".note")).to_contain_text("Casey: Check courier claim")
         await page.get_by_role("button", name="Resolve").click()

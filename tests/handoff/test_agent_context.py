@@ -21,12 +21,17 @@ def _message(
     )
 
 
+def _understood(intent: str, slots: dict[str, str]) -> dict[str, object]:
+    return {"understanding": {"intent": intent, "confidence": 0.9, "slots": slots}}
+
+
 def test_intents_in_order_and_the_latest_slots_of_this_conversation() -> None:
     newest_first = [
-        _message(1, 3, "request_human", {"understanding": {"slots": {}}}),
-        _message(2, 2, "check_balance", {"understanding": {"slots": {"account": "x"}}}),
-        _message(1, 1, "file_complaint", {"understanding": {"slots": {"category": "late"}}}),
-        _message(1, 0, "greet", {}),
+        _message(1, 4, "for_agent", {}),  # our own marker, not something Rasa understood
+        _message(1, 3, "request_human", _understood("request_human", {})),
+        _message(2, 2, "check_balance", _understood("check_balance", {"account": "x"})),
+        _message(1, 1, "file_complaint", _understood("file_complaint", {"category": "late"})),
+        _message(1, 0, "greet", _understood("greet", {})),
     ]
     # The slots Rasa held after the last turn that reported any; other conversations'
     # messages (the transcript spans all of them) do not count.
