@@ -181,14 +181,17 @@ async def conversation(
     async with services.database.session() as session:
         handoff = await _visible(services, session, handoff_id, agent)
         conversation = await session.get_one(Conversation, handoff.conversation_id)
-    await _catch_up_understanding(services, conversation)
+        recent = await store.conversations_of_customer(
+            session=session, customer_id=conversation.customer_id
+        )
+    for earlier in recent:  # the transcript spans the customer's recent conversations
+        await _catch_up_understanding(services, earlier.conversation)
     async with services.database.session() as session:
         customer = await session.get_one(Customer, conversation.customer_id)
         history = await store.customer_history(session=session, customer_id=customer.id)
         complaints = await store.complaints_for_customer(session=session, customer_id=customer.id)
         identities = await store.identities_of(session=session, customer_id=customer.id)
         notes = await store.notes_on(session=session, conversation_id=conversation.id)
-        past = await store.conversations_of_customer(session=session, customer_id=customer.id)
         colleagues = await store.agents_online(session=session)
         await store.record_audit(
             session=session,
@@ -211,7 +214,7 @@ async def conversation(
         "understood": understood_in(history, conversation.id),
         "sentiment_trend": sentiment_trend(history, complaints),
         "complaints": [_complaint_view(c) for c in complaints],
-        "conversations": [_past_view(p, current=conversation.id) for p in past],
+        "conversations": [_past_view(p, current=conversation.id) for p in recent],
         "notes": [
             {"at": note.created_at.isoformat(), "agent": name, "text": note.text}
             for note, name in notes

@@ -3,13 +3,16 @@ recognised as the same person with one history (seen by the store, the CLI and w
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 import pytest
 from sqlalchemy import select
 
 from bot import store
 from bot.db import Database
-from bot.models import AuditEvent, Channel, ChannelIdentity, Direction
+from bot.models import AuditEvent, Channel, ChannelIdentity, Direction, utcnow
+from handoff.auth import issue_token
 from tests.e2e.conftest import TWILIO_NUMBER, Stack
 from tests.e2e.test_email_e2e import _answer_to, customer_mail
 from tests.support.phone import Phone
@@ -93,3 +96,31 @@ async def test_sms_then_email_is_one_customer_with_one_history(stack: Stack, db:
         )
     assert request is not None
     assert request.details["messages_by_channel"] == {"sms": 2, "email": 1}
+
+    # The agent who opens it sees both conversations, and what the assistant understood of
+    # the messages in each (read from Rasa's tracker of each conversation).
+    async with db.session() as session:
+        agent = await store.create_agent(
+            session=session,
+            email="grace-agent@shop.example",
+            display_name="Ada",
+            password_hash="x",
+            skills=["general"],
+        )
+    secret = stack.settings.agent_token_secret.get_secret_value()
+    token = issue_token(agent.id, secret=secret, now=utcnow(), lifetime=timedelta(hours=1))
+    handoff_id = request.details["handoff_id"]
+    async with httpx.AsyncClient(timeout=60) as http:
+        view = await http.get(
+            f"{stack.app_url}/agent/conversations/{handoff_id}",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert view.status_code == 200, view.text
+    context = view.json()
+    assert sorted(c["channel"] for c in context["conversations"]) == ["email", "sms"]
+    understood = {m["text"]: m["intent"] for m in context["transcript"] if m["from"] == "customer"}
+    assert understood == {
+        "what are your opening hours?": "hours_of_operation",
+        "How do I return an item?": "return_policy",
+        "can I talk to a real person please": "request_human",
+    }
