@@ -1460,6 +1460,45 @@ async def record_notice(
     return reply, await session.get_one(ChannelIdentity, latest.identity_id)
 
 
+# Channels where a customer sees, live, that a person has joined; elsewhere (a text, an
+# email) the agent's first reply says so without a message of its own.
+LIVE_CHANNELS = frozenset({Channel.WEBCHAT})
+
+
+async def announce_agent(
+    *, session: AsyncSession, handoff_id: int, team: str
+) -> tuple[Message, ChannelIdentity] | None:
+    """Tell a customer on a live channel that the agent who now has it has joined; the
+    notice and where it goes, or None (not assigned, or not a live channel)."""
+    handoff = await session.get_one(Handoff, handoff_id)
+    if handoff.status is not HandoffStatus.ASSIGNED or handoff.agent_id is None:
+        return None
+    latest = await session.scalar(
+        select(Message)
+        .where(
+            Message.conversation_id == handoff.conversation_id,
+            Message.direction == Direction.INBOUND,
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
+    if latest is None or latest.channel not in LIVE_CHANNELS:
+        return None
+    agent = await session.get_one(Agent, handoff.agent_id)
+    notice = await record_outbound(
+        session=session,
+        reply_to=latest,
+        text=f"{agent.display_name} from our {team} team has joined the conversation.",
+        payload={
+            "custom": {
+                "notice": "agent_joined",
+                "agent": {"id": agent.id, "name": agent.display_name},
+            }
+        },
+    )
+    return notice, await session.get_one(ChannelIdentity, latest.identity_id)
+
+
 async def record_agent_reply(
     *, session: AsyncSession, handoff_id: int, agent_id: int, text: str
 ) -> tuple[Message, ChannelIdentity]:

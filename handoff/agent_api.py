@@ -143,6 +143,7 @@ async def change_status(
             session=session, agent_id=agent.id, status=change.status
         )
     assigned = await services.router.dispatch()
+    await _announce(services, [a.handoff_id for a in assigned])
     return {
         "status": change.status.value,
         "assigned": [a.handoff_id for a in assigned if a.agent_id == agent.id],
@@ -238,7 +239,9 @@ async def take(handoff_id: int, agent: CurrentAgent, services: ServicesDep) -> d
         )
         if handoff is None:
             raise HTTPException(409, "Someone else has it, or you have no room for another.")
-        return _handoff_view(handoff)
+        view = _handoff_view(handoff)
+    await _announce(services, [handoff_id])
+    return view
 
 
 @router.post("/conversations/{handoff_id}/reply")
@@ -400,8 +403,24 @@ async def _owned_action(
         except ValueError as error:
             raise HTTPException(422, str(error)) from error
         view = _handoff_view(handoff)
-    await services.router.dispatch()
+    assigned = await services.router.dispatch()
+    handed_to_colleague = [handoff_id] if action == "transfer" and view["agent_id"] else []
+    await _announce(services, handed_to_colleague + [a.handoff_id for a in assigned])
     return view
+
+
+async def _announce(services: Services, handoff_ids: list[int]) -> None:
+    """Customers on a live channel see who has just joined their conversation."""
+    for handoff_id in handoff_ids:
+        async with services.database.session() as session:
+            handoff = await session.get_one(Handoff, handoff_id)
+            team = services.queues.get(handoff.queue).name
+            notice = await store.announce_agent(session=session, handoff_id=handoff_id, team=team)
+            if notice is None:
+                continue
+            message, identity = notice
+            stored = StoredReply(message.id, BotReply.from_stored(message.text, message.payload))
+        await services.deliveries.deliver(identity.channel, identity.address, [stored])
 
 
 async def _visible(

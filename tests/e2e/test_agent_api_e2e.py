@@ -84,6 +84,12 @@ async def test_an_agent_takes_over_a_web_chat_and_gives_it_back(
 
         taken = await http.post(f"{url}/take", headers=headers)
         assert taken.json()["status"] == "assigned"
+        # On web chat the customer sees who has joined, at once.
+        (joined,) = await chat.replies()
+        assert (joined["text"], joined["agent"]) == (
+            "sam from our General help team has joined the conversation.",
+            "sam",
+        )
         answer = await http.post(
             f"{url}/reply", headers=headers, json={"text": "Hi, I'm Sam. How can I help?"}
         )
@@ -166,6 +172,7 @@ async def test_the_agent_sees_what_the_assistant_understood_and_it_resumes_afres
 
         # The agent takes it half-way through the form, and gives it back.
         assert (await http.post(f"{url}/take", headers=headers)).status_code == 200
+        assert "has joined" in (await chat.replies())[0]["text"]
         assert await chat.say("are you still there?") == []
         await http.post(f"{url}/resolve", headers=headers)
         (survey,) = await chat.replies()

@@ -79,6 +79,8 @@ async def test_an_agent_handles_a_conversation_in_the_console(
         await asyncio.sleep(2)
         assert await _views(db) == views
         await page.get_by_role("button", name="Take").click()
+        (joined,) = await chat.replies()
+        assert joined["text"] == "Casey from our General help team has joined the conversation."
         await page.get_by_label("Canned response").select_option(label="Greeting")
         await page.get_by_role("button", name="Send").click()
         (greeting,) = await chat.replies()

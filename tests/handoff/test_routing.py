@@ -361,6 +361,50 @@ async def test_a_customers_conversations_with_who_handled_them(database: Databas
     assert (agent, 1) in [(a.id, load) for a, load in online]
 
 
+async def test_a_customer_on_web_chat_is_told_who_joined(database: Database) -> None:
+    async with database.session() as session:
+        chatting = await store.record_inbound(
+            session=session,
+            channel=Channel.WEBCHAT,
+            address="visitor-joined",
+            text="a person please",
+            external_id=None,
+            idle_after=timedelta(hours=1),
+        )
+        on_web = await store.enqueue_handoff(
+            session=session,
+            conversation_id=chatting.conversation.id,
+            queue="support.general",
+            reason="request_human",
+        )
+    by_text = await _queued(database)
+    agent = await _agent(database, capacity=3)
+    async with database.session() as session:
+        # Not before someone has it.
+        assert (
+            await store.announce_agent(session=session, handoff_id=on_web.id, team="General")
+            is None
+        )
+        for handoff_id in (on_web.id, by_text):
+            await store.take_handoff(session=session, handoff_id=handoff_id, agent_id=agent)
+    async with database.session() as session:
+        announced = await store.announce_agent(
+            session=session, handoff_id=on_web.id, team="General help"
+        )
+        # A text message or an email says nothing until the agent writes.
+        assert (
+            await store.announce_agent(session=session, handoff_id=by_text, team="General") is None
+        )
+    assert announced is not None
+    notice, identity = announced
+    assert notice.text == "Agent from our General help team has joined the conversation."
+    assert notice.payload["custom"] == {
+        "notice": "agent_joined",
+        "agent": {"id": agent, "name": "Agent"},
+    }
+    assert (identity.channel, identity.address) == (Channel.WEBCHAT, "visitor-joined")
+
+
 @pytest.mark.postgres
 async def test_two_instances_never_assign_a_conversation_twice(database_url: str) -> None:
     if not database_url.startswith("postgresql"):
