@@ -1448,16 +1448,21 @@ async def record_notice(
 ) -> tuple[Message, ChannelIdentity]:
     """Store a message to the customer (from an agent, or a survey) on the channel they
     last wrote on; the message and where it goes."""
-    latest = await session.scalar(
+    latest = await _latest_inbound(session=session, conversation_id=conversation_id)
+    if latest is None:
+        raise HandoffNotYours(f"conversation {conversation_id} has no customer message to answer")
+    reply = await record_outbound(session=session, reply_to=latest, text=text, payload=payload)
+    return reply, await session.get_one(ChannelIdentity, latest.identity_id)
+
+
+async def _latest_inbound(*, session: AsyncSession, conversation_id: int) -> Message | None:
+    # The customer's last message: where anything we say to them now goes.
+    return await session.scalar(
         select(Message)
         .where(Message.conversation_id == conversation_id, Message.direction == Direction.INBOUND)
         .order_by(Message.id.desc())
         .limit(1)
     )
-    if latest is None:
-        raise HandoffNotYours(f"conversation {conversation_id} has no customer message to answer")
-    reply = await record_outbound(session=session, reply_to=latest, text=text, payload=payload)
-    return reply, await session.get_one(ChannelIdentity, latest.identity_id)
 
 
 # Channels where a customer sees, live, that a person has joined; elsewhere (a text, an
@@ -1473,15 +1478,7 @@ async def announce_agent(
     handoff = await session.get_one(Handoff, handoff_id)
     if handoff.status is not HandoffStatus.ASSIGNED or handoff.agent_id is None:
         return None
-    latest = await session.scalar(
-        select(Message)
-        .where(
-            Message.conversation_id == handoff.conversation_id,
-            Message.direction == Direction.INBOUND,
-        )
-        .order_by(Message.id.desc())
-        .limit(1)
-    )
+    latest = await _latest_inbound(session=session, conversation_id=handoff.conversation_id)
     if latest is None or latest.channel not in LIVE_CHANNELS:
         return None
     agent = await session.get_one(Agent, handoff.agent_id)
