@@ -166,13 +166,17 @@ def render_outbound(replies: Sequence[BotReply], *, voice: Voice, turn: int) -> 
     return render_turn(texts or [REPROMPT], voice=voice, turn=turn)
 
 
+def _say_all(response: VoiceResponse, replies: Sequence[BotReply], voice: Voice) -> None:
+    for text in [text for reply in replies for text in spoken(reply)]:
+        response.say(text, voice=voice.name, language=voice.language)
+
+
 def render_dial(
     replies: Sequence[BotReply], *, agent_name: str, agent_phone: str, caller_id: str, voice: Voice
 ) -> str:
     """Say the replies, then put the caller through to the agent's phone."""
     response = VoiceResponse()
-    for text in [text for reply in replies for text in spoken(reply)]:
-        response.say(text, voice=voice.name, language=voice.language)
+    _say_all(response, replies, voice)
     response.say(
         f"Putting you through to {agent_name} now.", voice=voice.name, language=voice.language
     )
@@ -187,8 +191,7 @@ def render_enqueue(
 ) -> str:
     """Say the replies, then hold the caller in the team's queue until someone takes it."""
     response = VoiceResponse()
-    for text in [text for reply in replies for text in spoken(reply)]:
-        response.say(text, voice=voice.name, language=voice.language)
+    _say_all(response, replies, voice)
     enqueue = Enqueue(
         name=queue[:64],
         wait_url=f"/twilio/voice/hold?handoff={handoff_id}",
@@ -223,8 +226,7 @@ def render_leave() -> str:
 def render_agent_will_text(replies: Sequence[BotReply], *, agent_name: str, voice: Voice) -> str:
     """An agent without a phone has the call's conversation: they answer by text."""
     response = VoiceResponse()
-    for text in [text for reply in replies for text in spoken(reply)]:
-        response.say(text, voice=voice.name, language=voice.language)
+    _say_all(response, replies, voice)
     response.say(
         f"{agent_name} from our team has your request, and will reply by text message to "
         "this number or call you back. Goodbye.",

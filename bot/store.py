@@ -498,23 +498,24 @@ async def finish_inbound(
     )
 
 
-async def not_yet_understood(*, session: AsyncSession, conversation_id: int) -> bool:
-    """Whether the conversation has messages Rasa answered whose understanding is not stored.
+async def not_yet_understood(*, session: AsyncSession, conversation_ids: Sequence[int]) -> set[int]:
+    """Those of the conversations with messages Rasa answered whose understanding is not
+    stored yet.
 
     Every answer that does not come from Rasa names its own intent (a keyword, for the
     agent, the survey), so an answered message without one was Rasa's.
     """
-    found = await session.scalar(
-        select(Message.id)
+    rows = await session.scalars(
+        select(Message.conversation_id)
         .where(
-            Message.conversation_id == conversation_id,
+            Message.conversation_id.in_(list(conversation_ids)),
             Message.direction == Direction.INBOUND,
             Message.status == MessageStatus.ANSWERED,
             Message.intent.is_(None),
         )
-        .limit(1)
+        .distinct()
     )
-    return found is not None
+    return set(rows)
 
 
 async def record_understanding(
@@ -1171,6 +1172,13 @@ async def call_back_instead(
     )
 
 
+async def _end_handoff(*, session: AsyncSession, handoff: Handoff, status: HandoffStatus) -> None:
+    # Over, one way or the other: the conversation is the assistant's again.
+    handoff.status, handoff.resolved_at = status, utcnow()
+    conversation = await session.get_one(Conversation, handoff.conversation_id)
+    conversation.status = ConversationStatus.ACTIVE
+
+
 async def abandon_handoff(*, session: AsyncSession, handoff_id: int, reason: str) -> bool:
     """The customer left before anyone took the conversation (a caller hung up on hold).
 
@@ -1181,9 +1189,7 @@ async def abandon_handoff(*, session: AsyncSession, handoff_id: int, reason: str
     )
     if handoff is None or handoff.status is not HandoffStatus.QUEUED:
         return False
-    handoff.status, handoff.resolved_at = HandoffStatus.ABANDONED, utcnow()
-    conversation = await session.get_one(Conversation, handoff.conversation_id)
-    conversation.status = ConversationStatus.ACTIVE
+    await _end_handoff(session=session, handoff=handoff, status=HandoffStatus.ABANDONED)
     await record_audit(
         session=session,
         actor="customer",
@@ -1693,9 +1699,7 @@ async def _check_can_receive(*, session: AsyncSession, agent_id: int, sender_id:
 async def resolve_handoff(*, session: AsyncSession, handoff_id: int, agent_id: int) -> Handoff:
     """The agent is done: the conversation goes back to the assistant."""
     handoff = await _owned_handoff(session=session, handoff_id=handoff_id, agent_id=agent_id)
-    handoff.status, handoff.resolved_at = HandoffStatus.RESOLVED, utcnow()
-    conversation = await session.get_one(Conversation, handoff.conversation_id)
-    conversation.status = ConversationStatus.ACTIVE
+    await _end_handoff(session=session, handoff=handoff, status=HandoffStatus.RESOLVED)
     await record_audit(
         session=session,
         actor=f"agent:{agent_id}",

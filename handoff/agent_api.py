@@ -185,8 +185,8 @@ async def conversation(
         recent = await store.conversations_of_customer(
             session=session, customer_id=conversation.customer_id
         )
-    for earlier in recent:  # the transcript spans the customer's recent conversations
-        await _catch_up_understanding(services, earlier.conversation)
+    # The transcript spans the customer's recent conversations.
+    await _catch_up_understanding(services, [p.conversation for p in recent])
     async with services.database.session() as session:
         customer = await session.get_one(Customer, conversation.customer_id)
         history = await store.customer_history(session=session, customer_id=customer.id)
@@ -322,6 +322,7 @@ async def resolve(handoff_id: int, agent: CurrentAgent, services: ServicesDep) -
     view = await _owned_action(services, agent, handoff_id, "resolve")
     async with services.database.session() as session:
         handoff = await session.get_one(Handoff, handoff_id)
+        conversation = await session.get_one(Conversation, handoff.conversation_id)
         await store.start_survey(session=session, handoff_id=handoff_id)
         message, identity = await store.record_notice(
             session=session,
@@ -332,41 +333,45 @@ async def resolve(handoff_id: int, agent: CurrentAgent, services: ServicesDep) -
         first = StoredReply(message.id, BotReply.from_stored(message.text, message.payload))
         channel, address = identity.channel, identity.address
     await services.deliveries.deliver(channel, address, [first])
-    await _resume_assistant(services, handoff.conversation_id)
+    await _resume_assistant(services, conversation.public_id)
     return view
 
 
-async def _catch_up_understanding(services: Services, conversation: Conversation) -> None:
+async def _catch_up_understanding(services: Services, conversations: list[Conversation]) -> None:
     # Rasa's answers carry no intents, so what it understood is read from its tracker when
     # an agent needs it (not on every turn, which would double Rasa's work per message).
     async with services.database.session() as session:
-        if not await store.not_yet_understood(session=session, conversation_id=conversation.id):
+        pending = await store.not_yet_understood(
+            session=session, conversation_ids=[c.id for c in conversations]
+        )
+    for conversation in conversations:
+        if conversation.id not in pending:
+            continue
+        try:
+            understood = await services.rasa.understandings(conversation.public_id)
+        except RasaError as error:
+            log.warning(
+                "understanding_unavailable",
+                conversation_id=conversation.public_id,
+                error=str(error),
+            )
             return
-    try:
-        understood = await services.rasa.understandings(conversation.public_id)
-    except RasaError as error:
-        log.warning(
-            "understanding_unavailable", conversation_id=conversation.public_id, error=str(error)
-        )
-        return
-    async with services.database.session() as session:
-        await store.record_understanding(
-            session=session,
-            conversation_id=conversation.id,
-            understood={message_id: u.as_payload() for message_id, u in understood.items()},
-        )
+        async with services.database.session() as session:
+            await store.record_understanding(
+                session=session,
+                conversation_id=conversation.id,
+                understood={message_id: u.as_payload() for message_id, u in understood.items()},
+            )
 
 
-async def _resume_assistant(services: Services, conversation_id: int) -> None:
+async def _resume_assistant(services: Services, sender_id: str) -> None:
     # The app kept the customer's messages from Rasa while the agent had them; Rasa's side
     # drops any half-finished form so its next answer is a fresh one. If Rasa is away, the
     # conversation still goes on: the worst case is one stale question.
-    async with services.database.session() as session:
-        conversation = await session.get_one(Conversation, conversation_id)
     try:
-        await services.rasa.resume_cleanly(conversation.public_id)
+        await services.rasa.resume_cleanly(sender_id)
     except RasaError as error:
-        log.warning("rasa_resume_failed", conversation_id=conversation.public_id, error=str(error))
+        log.warning("rasa_resume_failed", conversation_id=sender_id, error=str(error))
 
 
 async def _owned_action(

@@ -272,7 +272,9 @@ async def test_what_rasa_understood_is_stored_once_an_agent_asks(database: Datab
                 intent=intent,
             )
     async with database.session() as session:
-        assert await store.not_yet_understood(session=session, conversation_id=conversation_id)
+        assert await store.not_yet_understood(
+            session=session, conversation_ids=[conversation_id]
+        ) == {conversation_id}
         recorded = await store.record_understanding(
             session=session,
             conversation_id=conversation_id,
@@ -283,7 +285,9 @@ async def test_what_rasa_understood_is_stored_once_an_agent_asks(database: Datab
         )
     assert recorded == 1
     async with database.session() as session:
-        assert not await store.not_yet_understood(session=session, conversation_id=conversation_id)
+        assert not await store.not_yet_understood(
+            session=session, conversation_ids=[conversation_id]
+        )
         understood = await session.get_one(Message, rasa_answered.message.id)
         kept = await session.get_one(Message, keyword.message.id)
     assert understood.intent == "file_complaint"
