@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from bot.models import Priority
+from bot.core.models import Priority
 
 CATEGORY_LABELS: dict[str, str] = {
     "damaged_item": "damaged item",

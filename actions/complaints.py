@@ -22,9 +22,10 @@ from actions.complaint_text import (
     tells_a_story,
 )
 from actions.handoff import escalate, tell_customer
-from actions.store_access import action_session, conversation_of
-from bot import store
-from bot.models import Complaint, ComplaintStatus, Priority
+from actions.services import action_session, conversation_of
+from bot.core.models import Complaint, ComplaintStatus, Priority
+from bot.core.store import complaints
+from bot.core.texts import Text, say
 
 log = structlog.get_logger("actions.complaints")
 
@@ -53,9 +54,9 @@ DIGRESSIONS = frozenset(
 DIGRESSION_CONFIDENCE = 0.8
 CASE_ID_IN_TEXT = re.compile(r"\bcmp[\s-]?[2-9a-hjkmnp-tv-z]{5}\b", re.IGNORECASE)
 STATUS_WORDS = {
-    ComplaintStatus.PENDING: "received and waiting for our team to review it",
-    ComplaintStatus.OPEN: "being worked on by our team",
-    ComplaintStatus.RESOLVED: "resolved",
+    ComplaintStatus.PENDING: Text.COMPLAINT_PENDING,
+    ComplaintStatus.OPEN: Text.COMPLAINT_OPEN,
+    ComplaintStatus.RESOLVED: Text.COMPLAINT_RESOLVED,
 }
 
 
@@ -193,7 +194,7 @@ class ActionSubmitComplaint(Action):
         try:
             async with action_session() as session:
                 ref = await conversation_of(tracker, session)
-                complaint = await store.open_complaint(
+                complaint = await complaints.open_complaint(
                     session=session,
                     customer_id=ref.customer_id,
                     conversation_id=ref.conversation_id,
@@ -208,17 +209,11 @@ class ActionSubmitComplaint(Action):
         except SQLAlchemyError:
             log.exception("complaint_not_saved", sender_id=tracker.sender_id)
             # The details stay in the slots: asking again submits them without re-asking.
-            dispatcher.utter_message(
-                text="Sorry, I couldn't save your complaint because of a problem on our "
-                "side. Please ask me to file it again in a few minutes; I've kept the details."
-            )
+            dispatcher.utter_message(text=say(Text.COMPLAINT_NOT_SAVED))
             return []
+        label = CATEGORY_LABELS.get(category, category)
         dispatcher.utter_message(
-            text=(
-                f"Thank you. Your complaint ({CATEGORY_LABELS.get(category, category)}) is "
-                f"logged with case ID {complaint.case_id}. Our team will review it within "
-                f"2 working days. Ask me for its status any time, quoting {complaint.case_id}."
-            )
+            text=say(Text.COMPLAINT_LOGGED, category=label, case_id=complaint.case_id)
         )
         if complaint.priority in URGENT_ENOUGH_FOR_A_PERSON:
             # Safety and fraud cannot wait two working days: a person takes it now.
@@ -241,13 +236,13 @@ class ActionComplaintStatus(Action):
         async with action_session() as session:
             ref = await conversation_of(tracker, session)
             if case_id:
-                complaint = await store.find_complaint(session=session, case_id=case_id)
+                complaint = await complaints.find_complaint(session=session, case_id=case_id)
                 # Another customer's case is reported as not found: nothing leaks.
                 found = (
                     [complaint] if complaint and complaint.customer_id == ref.customer_id else []
                 )
             else:
-                found = await store.complaints_for_customer(
+                found = await complaints.complaints_for_customer(
                     session=session, customer_id=ref.customer_id, limit=3
                 )
         dispatcher.utter_message(text=_status_text(found, case_id))
@@ -257,28 +252,27 @@ class ActionComplaintStatus(Action):
 def _case_id_in(tracker: Tracker) -> str | None:
     entity = next(tracker.get_latest_entity_values("case_id"), None)
     if entity:
-        return store.normalise_case_id(str(entity))
+        return complaints.normalise_case_id(str(entity))
     match = CASE_ID_IN_TEXT.search(tracker.latest_message.get("text") or "")
-    return store.normalise_case_id(match.group(0)) if match else None
+    return complaints.normalise_case_id(match.group(0)) if match else None
 
 
 def _describe(complaint: Complaint) -> str:
-    label = CATEGORY_LABELS.get(complaint.category, complaint.category)
-    return (
-        f"{complaint.case_id} ({label}, filed {complaint.created_at:%d %B %Y}) is "
-        f"{STATUS_WORDS[complaint.status]}"
+    return say(
+        Text.COMPLAINT_DESCRIBED,
+        case_id=complaint.case_id,
+        category=CATEGORY_LABELS.get(complaint.category, complaint.category),
+        filed=f"{complaint.created_at:%d %B %Y}",
+        status=say(STATUS_WORDS[complaint.status]),
     )
 
 
 def _status_text(found: list[Complaint], case_id: str | None) -> str:
     if not found:
         if case_id:
-            return (
-                f"I couldn't find a complaint {case_id} on your account. Please check the "
-                "case ID; it looks like CMP-7K3Q9."
-            )
-        return "I can't find any complaints from you. If something went wrong, I can file one now."
+            return say(Text.COMPLAINT_NOT_FOUND, case_id=case_id)
+        return say(Text.COMPLAINTS_NONE)
     if len(found) == 1:
-        return f"Your complaint {_describe(found[0])}."
+        return say(Text.COMPLAINT_STATUS_ONE, complaint=_describe(found[0]))
     lines = "\n".join(f"- {_describe(c)}" for c in found)
-    return f"Your latest complaints:\n{lines}"
+    return say(Text.COMPLAINT_STATUS_MANY, complaints=lines)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,10 +13,11 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.store_access import action_session, conversation_of, queue_directory, router
-from bot import store
-from bot.models import Channel, Customer, Handoff, HandoffKind, HandoffStatus, utcnow
-from bot.settings import get_settings
+from actions.services import action_session, conversation_of, escalations
+from bot.core.models import Channel, Customer, utcnow
+from bot.core.settings import get_settings
+from handoff.escalation import Escalation
+from handoff.models import HandoffKind, HandoffStatus
 from handoff.queues import Queue
 
 CHANNEL_NAMES = {
@@ -77,18 +77,6 @@ def wait_minutes(position: int, agents: int, average_minutes: float) -> int:
     return max(1, math.ceil(position * average_minutes / max(1, agents)))
 
 
-@dataclass(frozen=True)
-class Escalation:
-    """Where a conversation was handed, and what the customer should be told."""
-
-    queue: Queue
-    status: HandoffStatus
-    position: int
-    agents_on_duty: int
-    channels: dict[Channel, int]
-    case_id: str | None = None
-
-
 async def escalate(
     tracker: Tracker,
     *,
@@ -96,40 +84,16 @@ async def escalate(
     kind: HandoffKind = HandoffKind.CHAT,
     callback_number: str | None = None,
 ) -> Escalation:
-    """Queue the conversation for people (routed by its complaint or intent) and dispatch."""
-    directory = queue_directory()
-    intent = topic_intent(tracker)
+    """Hand the tracker's conversation to people, routed by its complaint or topic."""
     async with action_session() as session:
         ref = await conversation_of(tracker, session)
-        complaint = await store.latest_complaint_in(
-            session=session, conversation_id=ref.conversation_id
-        )
-        queue = directory.route(
-            intent=intent, complaint_category=complaint.category if complaint else None
-        )
-        # The customer's history on every channel goes with the request.
-        used = await store.channels_used(session=session, customer_id=ref.customer_id)
-        handoff = await store.enqueue_handoff(
-            session=session,
-            conversation_id=ref.conversation_id,
-            queue=queue.key,
-            reason=reason,
-            intent=intent,
-            kind=kind,
-            callback_number=callback_number,
-            complaint_id=complaint.id if complaint else None,
-            context={"messages_by_channel": {c.value: n for c, n in used.items()}},
-        )
-        handoff_id = handoff.id
-    await router().dispatch()
-    async with action_session() as session:
-        handoff = await session.get_one(Handoff, handoff_id)
-        position = await store.queue_position(session=session, handoff=handoff)
-        on_duty = await store.agents_serving(session=session, queues=directory, queue=queue.key)
-        status = handoff.status
-        queue = directory.get(handoff.queue)
-    return Escalation(
-        queue, status, position, on_duty, used, complaint.case_id if complaint else None
+    return await escalations().escalate(
+        conversation_id=ref.conversation_id,
+        customer_id=ref.customer_id,
+        reason=reason,
+        intent=topic_intent(tracker),
+        kind=kind,
+        callback_number=callback_number,
     )
 
 

@@ -10,20 +10,25 @@ import secrets
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from types import FrameType
+from typing import Any
 from xml.etree import ElementTree
 
 import httpx
 from pydantic import ValidationError
 from twilio.request_validator import RequestValidator
 
-from bot import store
-from bot.db import Database, migrate
-from bot.models import Channel
+from bot.core.db import Database
+from bot.core.models import Channel, Direction
+from bot.core.settings import Settings, get_settings
+from bot.core.store import customers
+from bot.core.store import history as history_store
 from bot.processes import ProcessFailed, Supervisor, assistant_specs
-from bot.settings import Settings, get_settings
+from bot.schema import migrate
 from bot.training import TrainingError, train
 from handoff.auth import hash_password
+from handoff.store.agents import create_agent
 
 
 def run(settings: Settings) -> int:
@@ -63,73 +68,83 @@ def run(settings: Settings) -> int:
         supervisor.stop_all()
 
 
-async def add_customer(settings: Settings, args: argparse.Namespace) -> int:
+async def add_customer(database: Database, args: argparse.Namespace) -> int:
     """Create or update a customer record; its email and phone link channel identities."""
-    database = Database(settings.effective_database_url)
-    try:
-        async with database.session() as session:
-            customer = await store.upsert_customer(
-                session=session,
-                email=args.email,
-                phone=args.phone,
-                display_name=args.name,
-                is_vip=args.vip,
-                actor="cli",
-            )
-        print(
-            f"customer {customer.id}: {customer.display_name or ''} {customer.email or ''} "
-            f"{customer.phone or ''}".rstrip()
+    async with database.session() as session:
+        customer = await customers.upsert_customer(
+            session=session,
+            email=args.email,
+            phone=args.phone,
+            display_name=args.name,
+            is_vip=args.vip,
+            actor="cli",
         )
-        return 0
-    finally:
-        await database.dispose()
+    print(
+        f"customer {customer.id}: {customer.display_name or ''} {customer.email or ''} "
+        f"{customer.phone or ''}".rstrip()
+    )
+    return 0
 
 
-async def add_agent(settings: Settings, args: argparse.Namespace) -> int:
+async def add_agent(database: Database, args: argparse.Namespace) -> int:
     """Create an agent account (the password is read from AGENT_PASSWORD or asked for)."""
     password = os.environ.get("AGENT_PASSWORD") or getpass.getpass("Password for the agent: ")
     if len(password) < 10:
         print("error: use a password of at least 10 characters", file=sys.stderr)
         return 2
-    database = Database(settings.effective_database_url)
-    try:
-        async with database.session() as session:
-            agent = await store.create_agent(
-                session=session,
-                email=args.email,
-                display_name=args.name,
-                password_hash=hash_password(password),
-                skills=[s for s in args.skills.split(",") if s],
-                capacity=args.capacity,
-                phone=args.phone,
-            )
-        print(f"agent {agent.id}: {agent.display_name} <{agent.email}> skills={agent.skills}")
-        return 0
-    finally:
-        await database.dispose()
+    async with database.session() as session:
+        agent = await create_agent(
+            session=session,
+            email=args.email,
+            display_name=args.name,
+            password_hash=hash_password(password),
+            skills=[s for s in args.skills.split(",") if s],
+            capacity=args.capacity,
+            phone=args.phone,
+        )
+    print(f"agent {agent.id}: {agent.display_name} <{agent.email}> skills={agent.skills}")
+    return 0
 
 
-async def show_history(settings: Settings, args: argparse.Namespace) -> int:
+async def show_history(database: Database, args: argparse.Namespace) -> int:
     """Print a customer's messages on every channel, newest first."""
     channel = Channel.EMAIL if args.email else Channel.SMS
-    address = store.normalise_address(channel, args.email or args.phone)
-    database = Database(settings.effective_database_url)
-    try:
-        async with database.session() as session:
-            customer = await store.find_customer(session=session, channel=channel, address=address)
-            if customer is None:
-                print(f"error: no customer known by {address}", file=sys.stderr)
-                return 1
-            history = await store.customer_history(
-                session=session, customer_id=customer.id, limit=args.limit
-            )
-        for message in history:
-            arrow = "<-" if message.direction.value == "inbound" else "->"
-            when = message.created_at.strftime("%Y-%m-%d %H:%M:%S")
-            print(f"{when} [{message.channel.value:7}] {arrow} {message.text[:100]!r}")
-        return 0
-    finally:
-        await database.dispose()
+    address = customers.normalise_address(channel, args.email or args.phone)
+    async with database.session() as session:
+        customer = await customers.find_customer(session=session, channel=channel, address=address)
+        if customer is None:
+            print(f"error: no customer known by {address}", file=sys.stderr)
+            return 1
+        messages = await history_store.customer_history(
+            session=session, customer_id=customer.id, limit=args.limit
+        )
+    for message in messages:
+        arrow = "<-" if message.direction is Direction.INBOUND else "->"
+        when = message.created_at.strftime("%Y-%m-%d %H:%M:%S")
+        print(f"{when} [{message.channel.value:7}] {arrow} {message.text[:100]!r}")
+    return 0
+
+
+StoreVerb = Callable[[Database, argparse.Namespace], Awaitable[int]]
+STORE_VERBS: dict[str, StoreVerb] = {
+    "customer": add_customer,
+    "history": show_history,
+    "agent": add_agent,
+}
+
+
+def run_store_verb(settings: Settings, verb: StoreVerb, args: argparse.Namespace) -> int:
+    """Migrate, then run one verb that reads or writes the store."""
+    migrate(settings.effective_database_url)
+
+    async def with_database() -> int:
+        database = Database(settings.effective_database_url)
+        try:
+            return await verb(database, args)
+        finally:
+            await database.dispose()
+
+    return asyncio.run(with_database())
 
 
 def send_test_sms(settings: Settings, sender: str, text: str) -> int:
@@ -183,8 +198,8 @@ def send_test_sms(settings: Settings, sender: str, text: str) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of `python -m bot`."""
+def build_parser() -> argparse.ArgumentParser:
+    """The verbs and their options."""
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="start Rasa, the action server and the app together")
@@ -198,47 +213,69 @@ def main(argv: list[str] | None = None) -> int:
     customer.add_argument("--phone", help="in international format, e.g. +14155550100")
     customer.add_argument("--name")
     customer.add_argument("--vip", action=argparse.BooleanOptionalAction, default=None)
+    _add_history_verb(commands)
+    _add_agent_verb(commands)
+    sms = commands.add_parser("sms", help="text the running app as Twilio would, print replies")
+    sms.add_argument("--from", dest="sender", default="+15005550006", help="the customer's phone")
+    sms.add_argument("text")
+    return parser
+
+
+def _add_history_verb(commands: Any) -> None:
     history = commands.add_parser("history", help="a customer's messages on every channel")
     who = history.add_mutually_exclusive_group(required=True)
     who.add_argument("--email")
     who.add_argument("--phone")
     history.add_argument("--limit", type=int, default=50)
+
+
+def _add_agent_verb(commands: Any) -> None:
     agent = commands.add_parser("agent", help="add an agent account for the console")
     agent.add_argument("--email", required=True)
     agent.add_argument("--name", required=True)
     agent.add_argument("--skills", default="", help="comma-separated, e.g. orders,billing")
     agent.add_argument("--capacity", type=int, default=3, help="conversations at once")
     agent.add_argument("--phone", help="callers are put through to this number (E.164)")
-    sms = commands.add_parser("sms", help="text the running app as Twilio would, print replies")
-    sms.add_argument("--from", dest="sender", default="+15005550006", help="the customer's phone")
-    sms.add_argument("text")
-    args = parser.parse_args(argv)
+
+
+def load_settings() -> Settings | None:
+    """The settings, or None after saying what is wrong with them."""
     try:
-        settings = get_settings()
+        return get_settings()
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors()
         )
         print(f"error: invalid configuration (environment or .env): {problems}", file=sys.stderr)
+        return None
+
+
+def train_model(settings: Settings, *, force: bool) -> int:
+    """Train if the inputs changed (or `force`); 1 with the reason if training failed."""
+    try:
+        train(settings, force=force)
+    except TrainingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m bot`."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    if settings is None:
         return 2
     if args.command == "run":
         return run(settings)
     if args.command == "train":
-        try:
-            train(settings, force=args.force)
-        except TrainingError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
-        return 0
+        return train_model(settings, force=args.force)
     if args.command == "sms":
         return send_test_sms(settings, args.sender, args.text)
-    migrate(settings.effective_database_url)
-    if args.command == "customer":
-        if not (args.email or args.phone):
-            parser.error("customer needs --email or --phone")
-        return asyncio.run(add_customer(settings, args))
-    if args.command == "history":
-        return asyncio.run(show_history(settings, args))
-    if args.command == "agent":
-        return asyncio.run(add_agent(settings, args))
-    return 0
+    if args.command == "customer" and not (args.email or args.phone):
+        parser.error("customer needs --email or --phone")
+    if args.command == "migrate":
+        migrate(settings.effective_database_url)
+        return 0
+    return run_store_verb(settings, STORE_VERBS[args.command], args)

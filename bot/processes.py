@@ -19,7 +19,7 @@ import yaml
 from pydantic import SecretStr
 from sqlalchemy.engine.url import make_url
 
-from bot.settings import PROJECT_ROOT, Settings
+from bot.core.settings import PROJECT_ROOT, Settings
 from bot.training import rasa_environment
 
 

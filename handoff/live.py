@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 
 import structlog
 
-from bot import store
-from bot.db import Database
+from bot.core.db import Database
+from handoff.store.console import inbox_version
 
 log = structlog.get_logger("handoff.live")
 
@@ -73,7 +73,7 @@ class InboxWatcher:
             await self._watching.wait()
             try:
                 async with self._database.session() as session:
-                    version = await store.inbox_version(session=session)
+                    version = await inbox_version(session=session)
                 if version != self._version:
                     async with self._changed:
                         self._version = version

@@ -3,19 +3,15 @@ customer rates from 1 (disagree) to 5 (agree), on the channel they were helped o
 
 from __future__ import annotations
 
-STATEMENTS = (
-    "The person who helped me understood my problem.",
-    "My problem was solved.",
-    "I would be happy to get help this way again.",
-)
-INTRO = "Before you go, three quick statements. Reply with a number from 1 (disagree) to 5 (agree)."
-THANKS = "Thank you for your answers, they help us get better. I'm here if you need anything else."
+from bot.core.texts import Text, say
+
+STATEMENTS = (Text.SURVEY_UNDERSTOOD, Text.SURVEY_SOLVED, Text.SURVEY_AGAIN)
 
 
 def question(step: int) -> str:
     """The text asking for statement `step` (0-based); the first one comes with the intro."""
-    text = f"{step + 1}/{len(STATEMENTS)}: {STATEMENTS[step]}"
-    return f"{INTRO}\n{text}" if step == 0 else text
+    text = f"{step + 1}/{len(STATEMENTS)}: {say(STATEMENTS[step])}"
+    return f"{say(Text.SURVEY_INTRO)}\n{text}" if step == 0 else text
 
 
 def parse_score(text: str) -> int | None:

@@ -1,0 +1,72 @@
+"""What the actions use, built lazily once per action-server process: the database, the
+queues and escalation (no announcer: the app tells customers who has joined), one session
+per action, and the stored conversation behind Rasa's sender id."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from functools import cache
+
+from rasa_sdk import Tracker
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core.db import Database
+from bot.core.models import Channel
+from bot.core.settings import get_settings
+from bot.core.store import conversations
+from handoff.escalation import Escalations
+from handoff.queues import QueueDirectory, load_queues
+from handoff.routing import Router
+
+
+@cache
+def database() -> Database:
+    """The action server's database, created on first use (never at import)."""
+    return Database(get_settings().effective_database_url)
+
+
+@cache
+def queue_directory() -> QueueDirectory:
+    """The departments and queues, read on first use."""
+    return load_queues(get_settings().queues_file)
+
+
+@cache
+def escalations() -> Escalations:
+    """Hands conversations to people (dispatching safely alongside the app)."""
+    directory = queue_directory()
+    router = Router(database=database(), queues=directory)
+    return Escalations(database=database(), queues=directory, router=router)
+
+
+@asynccontextmanager
+async def action_session() -> AsyncIterator[AsyncSession]:
+    """One transaction for one action run."""
+    async with database().session() as session:
+        yield session
+
+
+@dataclass(frozen=True)
+class ConversationRef:
+    """Who the conversation in a tracker belongs to."""
+
+    customer_id: int
+    conversation_id: int
+    channel: Channel
+
+
+async def conversation_of(tracker: Tracker, session: AsyncSession) -> ConversationRef:
+    """The stored conversation behind Rasa's sender id.
+
+    A sender id we never issued (someone talking to Rasa directly) gets its own
+    customer, so complaints are still stored against someone.
+    """
+    metadata = tracker.latest_message.get("metadata") or {}
+    channel_name = str(metadata.get("channel"))
+    channel = Channel(channel_name) if channel_name in Channel._value2member_map_ else Channel.RASA
+    conversation = await conversations.conversation_for_sender(
+        session=session, sender_id=tracker.sender_id[:128], channel=Channel.RASA
+    )
+    return ConversationRef(conversation.customer_id, conversation.id, channel)

@@ -1,0 +1,60 @@
+"""Twilio's SMS webhooks: `POST /twilio/sms` (a message comes in) and
+`POST /twilio/sms/status` (status callbacks of the messages we sent)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import structlog
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
+from starlette.requests import HTTPConnection
+
+from adapters.sms.channel import SmsChannel
+from adapters.sms.parse import parse_inbound
+from adapters.twilio.webhook import TwilioForm, twiml_response
+from bot.core.deps import DatabaseDep, SettingsDep
+from bot.core.messages import InvalidMessage
+from bot.core.models import Channel
+from bot.core.store import deliveries
+
+log = structlog.get_logger("adapters.sms")
+router = APIRouter(prefix="/twilio/sms", tags=["sms"])
+
+
+def _sms_channel(connection: HTTPConnection) -> SmsChannel:
+    channel: SmsChannel = connection.app.state.sms
+    return channel
+
+
+SmsChannelDep = Annotated[SmsChannel, Depends(_sms_channel)]
+
+
+@router.post("", response_class=Response)
+async def inbound_sms(form: TwilioForm, settings: SettingsDep, sms: SmsChannelDep) -> Response:
+    """Twilio's "A message comes in" webhook."""
+    try:
+        inbound = parse_inbound(form, max_bytes=settings.max_message_bytes)
+    except InvalidMessage as error:
+        log.warning("sms_malformed", reason=error.reason)
+        raise
+    return twiml_response(await sms.receive(inbound))
+
+
+@router.post("/status", response_class=Response)
+async def sms_status(form: TwilioForm, database: DatabaseDep) -> Response:
+    """Twilio's status callback for a message we sent: queued, sent, delivered, failed..."""
+    sid = form.get("MessageSid", "")
+    status = form.get("MessageStatus") or form.get("SmsStatus") or ""
+    if not sid or not status:
+        raise InvalidMessage("malformed", "MessageSid and MessageStatus are required.", 400)
+    async with database.session() as session:
+        known = await deliveries.update_delivery_status(
+            session=session,
+            channel=Channel.SMS,
+            provider_id=sid,
+            status=status,
+            error_code=form.get("ErrorCode") or None,
+        )
+    log.info("sms_status", sid=sid, status=status, known=known, error_code=form.get("ErrorCode"))
+    return Response(status_code=204)

@@ -1,0 +1,83 @@
+"""Health of the parts a turn depends on: database, Rasa server, action server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from bot.core.db import Database
+from bot.core.rasa_client import RasaClient
+
+
+@dataclass(frozen=True)
+class Check:
+    """One dependency's state at `checked_at` (monotonic seconds)."""
+
+    ok: bool
+    detail: str
+    checked_at: float
+
+
+class ServiceHealth:
+    """Probes each dependency, caching answers for a moment so the message path can ask often."""
+
+    def __init__(
+        self, *, database: Database, rasa: RasaClient, action_server_url: str, cache_seconds: float
+    ) -> None:
+        self._database = database
+        self._rasa = rasa
+        self._action_health_url = action_server_url.rstrip("/") + "/health"
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, Check] = {}
+        self._http = httpx.AsyncClient(timeout=3.0)
+
+    async def check_all(self, *, fresh: bool = False) -> dict[str, Check]:
+        """Every dependency's state, probed concurrently."""
+        names = ("database", "rasa", "action_server")
+        results = await asyncio.gather(*(self.check(name, fresh=fresh) for name in names))
+        return dict(zip(names, results, strict=True))
+
+    async def check(self, name: str, *, fresh: bool = False) -> Check:
+        """One dependency's state; from the cache unless `fresh` or the entry is old."""
+        cached = self._cache.get(name)
+        now = time.monotonic()
+        if cached and not fresh and now - cached.checked_at < self._cache_seconds:
+            return cached
+        probe = {
+            "database": self._probe_database,
+            "rasa": self._probe_rasa,
+            "action_server": self._probe_action_server,
+        }[name]
+        try:
+            detail = await probe()
+            result = Check(ok=True, detail=detail, checked_at=now)
+        except Exception as error:  # any failure means "not healthy", with its reason
+            result = Check(ok=False, detail=str(error) or type(error).__name__, checked_at=now)
+        self._cache[name] = result
+        return result
+
+    def forget(self, name: str) -> None:
+        """Drop a cached answer (after a failure seen on the message path)."""
+        self._cache.pop(name, None)
+
+    async def _probe_database(self) -> str:
+        await self._database.ping()
+        return "ok"
+
+    async def _probe_rasa(self) -> str:
+        status = await self._rasa.status()
+        return f"model {Path(str(status['model_file'])).name}"
+
+    async def _probe_action_server(self) -> str:
+        response = await self._http.get(self._action_health_url)
+        if response.status_code != 200:
+            raise RuntimeError(f"action server /health answered HTTP {response.status_code}")
+        return "ok"
+
+    async def aclose(self) -> None:
+        """Close the probe connections."""
+        await self._http.aclose()

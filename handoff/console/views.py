@@ -1,0 +1,127 @@
+"""What the console shows of agents, handoffs, messages, customers and complaints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.core.models import Complaint, Direction, Message
+from handoff.console import schemas
+from handoff.models import Agent, Handoff
+from handoff.store.console import PastConversation
+
+
+def agent_view(agent: Agent) -> schemas.AgentView:
+    """An agent as the console shows them."""
+    return schemas.AgentView(
+        id=agent.id,
+        name=agent.display_name,
+        email=agent.email,
+        skills=agent.skills,
+        status=agent.status.value,
+        capacity=agent.capacity,
+    )
+
+
+def handoff_fields(handoff: Handoff) -> dict[str, Any]:
+    """The fields of a handoff's view (shared by the inbox items)."""
+    return {
+        "id": handoff.id,
+        "queue": handoff.queue,
+        "status": handoff.status.value,
+        "kind": handoff.kind.value,
+        "reason": handoff.reason,
+        "intent": handoff.intent,
+        "callback_number": handoff.callback_number,
+        "agent_id": handoff.agent_id,
+        "enqueued_at": handoff.enqueued_at.isoformat(),
+        "note": handoff.note,
+        "sentiment_score": handoff.sentiment_score,
+    }
+
+
+def handoff_view(handoff: Handoff) -> schemas.HandoffView:
+    """A handed-over conversation: its queue, state and why it was handed over."""
+    return schemas.HandoffView(**handoff_fields(handoff))
+
+
+def message_view(message: Message) -> schemas.MessageView:
+    """A message of the transcript, with what the assistant understood of it (not our own
+    markers such as "for the agent")."""
+    outbound = message.direction is Direction.OUTBOUND
+    agent = (message.payload.get("custom") or {}).get("agent") if outbound else None
+    understanding = message.payload.get("understanding") or {}
+    return schemas.MessageView(
+        id=message.id,
+        at=message.created_at.isoformat(),
+        channel=message.channel.value,
+        sender=("agent" if agent else "assistant") if outbound else "customer",
+        agent=agent["name"] if agent else None,
+        text=message.payload.get("metadata", {}).get("display_text") or message.text,
+        intent=understanding.get("intent"),
+        confidence=understanding.get("confidence"),
+        entities=understanding.get("entities") or [],
+        sentiment=message.payload.get("sentiment"),
+    )
+
+
+def understood_in(history: list[Message], conversation_id: int) -> dict[str, Any]:
+    """What the assistant collected in this conversation: its intents, and its latest slots."""
+    mine = [
+        m
+        for m in reversed(history)
+        if m.conversation_id == conversation_id and m.direction is Direction.INBOUND
+    ]
+    slots: dict[str, Any] = {}
+    intents: list[str] = []
+    for message in mine:
+        understanding = message.payload.get("understanding") or {}
+        slots = understanding.get("slots") or slots
+        if understanding.get("intent"):
+            intents.append(understanding["intent"])
+    return {"intents": list(dict.fromkeys(intents)), "slots": slots}
+
+
+def sentiment_trend(history: list[Message], complaints: list[Complaint]) -> list[dict[str, Any]]:
+    """Sentiment scores over time, oldest first (empty until the NLP services fill them)."""
+    points = [
+        {"at": m.created_at.isoformat(), "score": float(m.payload["sentiment"]["score"])}
+        for m in history
+        if isinstance(m.payload.get("sentiment"), dict)
+        and isinstance(m.payload["sentiment"].get("score"), int | float)
+    ] + [
+        {"at": c.created_at.isoformat(), "score": c.sentiment_score}
+        for c in complaints
+        if c.sentiment_score is not None
+    ]
+    return sorted(points, key=lambda point: point["at"])
+
+
+def past_view(past: PastConversation, *, current: int) -> schemas.PastConversationView:
+    """One of the customer's conversations, and who handled it."""
+    conversation = past.conversation
+    return schemas.PastConversationView(
+        id=conversation.public_id,
+        current=conversation.id == current,
+        channel=conversation.started_channel.value,
+        started_at=conversation.started_at.isoformat(),
+        status=conversation.status.value,
+        messages=past.messages,
+        handoffs=[
+            schemas.PastHandoff(queue=h.queue, status=h.status.value, agent=name, reason=h.reason)
+            for h, name in past.handoffs
+        ],
+    )
+
+
+def complaint_view(complaint: Complaint) -> schemas.ComplaintView:
+    """A complaint with its case ID, state, and (once scored) summary and sentiment."""
+    return schemas.ComplaintView(
+        case_id=complaint.case_id,
+        category=complaint.category,
+        status=complaint.status.value,
+        priority=complaint.priority.value,
+        summary=complaint.summary,
+        sentiment=complaint.sentiment_label,
+        sentiment_score=complaint.sentiment_score,
+        created_at=complaint.created_at.isoformat(),
+    )
