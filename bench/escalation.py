@@ -18,7 +18,6 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -26,13 +25,14 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot import store
-from bot.db import Database, migrate
-from bot.models import Channel
-from bot.processes import Supervisor, app_spec
-from bot.settings import Settings
+from bench import common
+from bot.core.db import Database
+from bot.core.settings import Settings
+from bot.processes import app_spec
+from bot.schema import migrate
+from bot.testing.seed import waiting_customer
 from handoff.auth import hash_password
-from tests.support.ports import free_port
+from handoff.store.agents import create_agent
 
 QUEUE = "support.general"
 PASSWORD = "bench-password-1"
@@ -41,19 +41,12 @@ PASSWORD = "bench-password-1"
 async def escalate(database: Database, number: int) -> int:
     """One customer message and its handoff, as the assistant would write them."""
     async with database.session() as session:
-        stored = await store.record_inbound(
-            session=session,
-            channel=Channel.SMS,
+        handoff = await waiting_customer(
+            session,
             address=f"+1415{number:07d}",
+            queue=QUEUE,
             text="I want to talk to a person",
             external_id=f"SM-bench-{number}",
-            idle_after=timedelta(hours=1),
-        )
-        handoff = await store.enqueue_handoff(
-            session=session,
-            conversation_id=stored.conversation.id,
-            queue=QUEUE,
-            reason="request_human",
         )
         return handoff.id
 
@@ -61,7 +54,7 @@ async def escalate(database: Database, number: int) -> int:
 async def prepare(database: Database, queued: int) -> None:
     """An agent (offline, so nothing is assigned away) and `queued` waiting conversations."""
     async with database.session() as session:
-        await store.create_agent(
+        await create_agent(
             session=session,
             email="bench@shop.example",
             display_name="Bench",
@@ -138,24 +131,15 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-handoff-") as tmp:
         var = Path(tmp)
-        settings = Settings(
-            var_dir=var,
+        settings = common.local_settings(
+            var,
             database_url=f"sqlite:///{var / 'bench.db'}",
-            app_port=free_port(),
-            rasa_url=f"http://127.0.0.1:{free_port()}",
-            action_server_url=f"http://127.0.0.1:{free_port()}",
             agent_token_secret=SecretStr("bench-secret"),
             log_level="WARNING",
         )
         migrate(settings.effective_database_url)
-        supervisor = Supervisor()
-        spec = app_spec(settings)
-        supervisor.start(spec)
-        try:
-            supervisor.wait_healthy(spec)
+        with common.running([app_spec(settings)]):
             latencies = asyncio.run(benchmark(args, settings))
-        finally:
-            supervisor.stop_all()
     ms = [value * 1000 for value in latencies]
     p95 = percentile(ms, 95)
     print(

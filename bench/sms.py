@@ -4,7 +4,7 @@ Starts, on free ports with a fresh SQLite database (or --database-url), the acti
 two Rasa servers on the same trained model (the second one with Rasa's `twilio` channel in
 its credentials.yml, its own port, config dir and tracker store), our app in the default
 SMS_REPLY_MODE=rest and a second app in SMS_REPLY_MODE=twiml, plus a fake Twilio REST API
-(tests/support/fake_twilio.py) in this process. Then it plays the same scripted SMS
+(bot/testing/twilio_api.py) in this process. Then it plays the same scripted SMS
 conversations, each from its own phone number (+1415555xxxx), messages sent one after the
 other and each only once the previous one's replies arrived, against
   A) Rasa's twilio connector   POST {rasa}/webhooks/twilio/webhook, which sends its replies
@@ -29,7 +29,7 @@ Rasa's connector uses the `twilio` package, which hard-codes https://api.twilio.
 this benchmark only, the Rasa process gets a `sitecustomize.py` (written to a temporary
 directory put first on its PYTHONPATH) that wraps
 `twilio.http.http_client.TwilioHttpClient.request` to rewrite that origin to the fake's
-base URL, as adapters/twilio_rest.py does for our own client.
+base URL, as adapters/twilio/rest.py does for our own client (see bench/sms_twilio.py).
 
     .venv/bin/python bench/sms.py [--conversations 40] [--concurrency 20] [--rounds 2]
 """
@@ -46,35 +46,26 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import yaml
 from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.db import migrate
-from bot.processes import ProcessSpec, Supervisor, assistant_specs, rasa_spec
-from bot.settings import Settings
-from bot.training import train
-from tests.support.fake_twilio import FakeTwilio, RecordedRequest
-from tests.support.fake_twilio import _Reply as FakeReply  # only to type the override
-from tests.support.ports import free_port
-from tests.support.twilio_webhooks import DEFAULT_ACCOUNT_SID, signed_post, sms_params
+from bench import common
+from bench.common import percentile_ms
+from bench.sms_twilio import ObservedTwilio, ReplyLog, rasa_send_errors, twilio_rasa_spec
+from bot.core.settings import Settings
+from bot.processes import ProcessSpec, assistant_specs
+from bot.testing.ports import free_port
+from bot.testing.twilio_api import FakeTwilio
+from bot.testing.twilio_webhooks import DEFAULT_ACCOUNT_SID, signed_post, sms_params
 
 # A short complaint by SMS: greeting, the complaint form (database write), its status
-# (database read) and a goodbye; the texts of bench/turns.py.
-SCRIPT = [
-    "hi there",
-    "I want to file a complaint, my parcel arrived damaged",
-    "ORD-482913",
-    "a replacement please",
-    "what's the status of my complaint",
-    "thanks, bye",
-]
+# (database read) and a goodbye.
+SCRIPT = [text for text in common.CONVERSATION if "opening hours" not in text]
 BUSINESS_NUMBER = "+12125550100"
 P99_TARGET_SECONDS = 2.0
 THROUGHPUT_TARGET = 0.9
@@ -82,28 +73,6 @@ REPLY_TIMEOUT_SECONDS = 60.0
 # Calibration: a turn's replies are complete once none came for this long.
 QUIET_SECONDS = 1.5
 MESSAGE_TAG = re.compile(r"<Message>(.*?)</Message>", re.DOTALL)
-
-SITECUSTOMIZE = '''\
-"""Benchmark only (bench/sms.py): the twilio package talks to a local fake Twilio API."""
-
-import os
-
-try:
-    from twilio.http.http_client import TwilioHttpClient
-except ImportError:
-    pass
-else:
-    _BASE_URL = os.environ["BENCH_TWILIO_API_BASE_URL"].rstrip("/")
-    _ORIGIN = "https://api.twilio.com"
-    _request = TwilioHttpClient.request
-
-    def _rebased_request(self, method, url, *args, **kwargs):
-        if url == _ORIGIN or url.startswith(_ORIGIN + "/"):
-            url = _BASE_URL + url[len(_ORIGIN):]
-        return _request(self, method, url, *args, **kwargs)
-
-    TwilioHttpClient.request = _rebased_request
-'''
 
 
 @dataclass(frozen=True)
@@ -124,79 +93,6 @@ class Run:
     answered: int = 0
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
-
-
-class ReplyLog:
-    """The messages the fake Twilio API was asked to send, per recipient, as they arrive."""
-
-    def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._arrivals: dict[str, list[tuple[float, str]]] = defaultdict(list)
-        self._changed: dict[str, asyncio.Event] = {}
-
-    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Deliver arrivals to `loop` (the benchmark's) from now on."""
-        self._loop = loop
-
-    def record(self, to: str, body: str, at: float) -> None:
-        """Note a message to `to` (called from the fake's server threads)."""
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._add, to, body, at)
-
-    def _add(self, to: str, body: str, at: float) -> None:
-        self._arrivals[to].append((at, body))
-        event = self._changed.pop(to, None)
-        if event is not None:
-            event.set()
-
-    def count(self, to: str) -> int:
-        """How many messages to `to` arrived so far."""
-        return len(self._arrivals[to])
-
-    def bodies(self, to: str, start: int = 0) -> list[str]:
-        """The bodies of the messages to `to`, from the `start`-th on."""
-        return [body for _, body in self._arrivals[to][start:]]
-
-    async def wait_for(self, to: str, count: int, seconds: float) -> float | None:
-        """When the last of the first `count` messages to `to` arrived; None after `seconds`."""
-        deadline = time.perf_counter() + seconds
-        while len(self._arrivals[to]) < count:
-            remaining = deadline - time.perf_counter()
-            if remaining <= 0:
-                return None
-            event = self._changed.setdefault(to, asyncio.Event())
-            try:
-                await asyncio.wait_for(event.wait(), remaining)
-            except TimeoutError:
-                return None
-        return max(at for at, _ in self._arrivals[to][:count]) if count else None
-
-    async def settle(self, to: str, *, after: int, first_within: float, quiet: float) -> None:
-        """Wait until more than `after` messages to `to` arrived (at most `first_within` s),
-        then until none came for `quiet` s."""
-        await self.wait_for(to, after + 1, first_within)
-        while True:
-            seen = self.count(to)
-            await asyncio.sleep(quiet)
-            if self.count(to) == seen:
-                return
-
-
-class ObservedTwilio(FakeTwilio):
-    """The fake Twilio REST API, reporting each message it is asked to send."""
-
-    def __init__(
-        self, account_sid: str, auth_token: str, on_message: Callable[[str, str, float], None]
-    ) -> None:
-        super().__init__(account_sid, auth_token)
-        self._on_message = on_message
-
-    def respond(self, request: RecordedRequest, password: str | None) -> FakeReply:
-        """Report a new message (recipient, body, arrival time), then answer as Twilio."""
-        if request.method == "POST" and request.path.endswith("/Messages.json"):
-            to, body = request.form_value("To") or "", request.form_value("Body") or ""
-            self._on_message(to, body, time.perf_counter())
-        return super().respond(request, password)
 
 
 class Numbers:
@@ -299,33 +195,22 @@ async def drive(
 ) -> Run:
     """Run `conversations` conversations, `concurrency` at a time."""
     run = Run()
-    gate = asyncio.Semaphore(concurrency)
 
     async def one() -> None:
-        async with gate:
-            await conversation(
-                http,
-                system,
-                number=numbers.new(system),
-                expected=expected,
-                replies=replies,
-                auth_token=auth_token,
-                run=run,
-            )
+        await conversation(
+            http,
+            system,
+            number=numbers.new(system),
+            expected=expected,
+            replies=replies,
+            auth_token=auth_token,
+            run=run,
+        )
 
-    started = time.perf_counter()
-    await asyncio.gather(*(one() for _ in range(conversations)))
-    run.seconds = time.perf_counter() - started
+    run.seconds = await common.run_concurrently(
+        one, conversations=conversations, concurrency=concurrency
+    )
     return run
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """The pct-th percentile in milliseconds (nan if there are none)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))
-    return ordered[index] * 1000
 
 
 @dataclass(frozen=True)
@@ -352,10 +237,10 @@ def report(name: str, figures: Figures) -> None:
     """Print one system's row."""
     print(
         f"{name:<30} {figures.throughput:7.2f} msg/s"
-        f"   webhook p50 {percentile(figures.webhook, 50):7.1f} ms"
-        f" p99 {percentile(figures.webhook, 99):7.1f} ms"
-        f"   reply p50 {percentile(figures.reply, 50):7.1f} ms"
-        f" p99 {percentile(figures.reply, 99):7.1f} ms"
+        f"   webhook p50 {percentile_ms(figures.webhook, 50):7.1f} ms"
+        f" p99 {percentile_ms(figures.webhook, 99):7.1f} ms"
+        f"   reply p50 {percentile_ms(figures.reply, 50):7.1f} ms"
+        f" p99 {percentile_ms(figures.reply, 99):7.1f} ms"
         f"   ({len(figures.webhook)} messages, {len(figures.errors)} errors)"
     )
     for error in figures.errors[:5]:
@@ -367,7 +252,7 @@ def verdict(name: str, ours: Figures, rasa: Figures) -> None:
     ratio = ours.throughput / rasa.throughput
 
     def p99(latencies: list[float]) -> str:
-        seconds = percentile(latencies, 99) / 1000
+        seconds = percentile_ms(latencies, 99) / 1000
         under = "under" if seconds < P99_TARGET_SECONDS else "NOT under"
         return f"{seconds:.2f} s ({under} {P99_TARGET_SECONDS:.0f} s)"
 
@@ -446,104 +331,89 @@ def _surplus_replies(
     }
 
 
-def twilio_rasa_spec(settings: Settings, *, model: Path, directory: Path) -> ProcessSpec:
-    """A second Rasa server on the same model with Rasa's `twilio` channel, reaching the fake
-    Twilio API through a `sitecustomize.py` on its PYTHONPATH."""
-    spec = rasa_spec(settings, model=model, config_dir=directory / "rasa")
-    credentials = {
-        "rest": None,
-        "twilio": {
-            "account_sid": settings.twilio_account_sid,
-            "auth_token": settings.twilio_auth_token.get_secret_value(),
-            "twilio_number": settings.twilio_phone_number,
-        },
-    }
-    (directory / "rasa" / "credentials.yml").write_text(yaml.safe_dump(credentials))
-    hook = directory / "twilio-hook"
-    hook.mkdir(parents=True, exist_ok=True)
-    (hook / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    python_path = [str(hook), *filter(None, [spec.env.get("PYTHONPATH")])]
-    env = spec.env | {
-        "PYTHONPATH": ":".join(python_path),
-        "BENCH_TWILIO_API_BASE_URL": settings.twilio_api_base_url,
-    }
-    return dataclasses.replace(
-        spec, name="rasa-twilio", env=env, log_path=directory / "log" / "rasa-twilio.log"
+@dataclass(frozen=True)
+class Setup:
+    """How each server under test is configured."""
+
+    rest: Settings  # our app (SMS_REPLY_MODE=rest), with the action server and Rasa
+    twiml: Settings  # a second app of ours, SMS_REPLY_MODE=twiml
+    rasa_twilio: Settings  # a second Rasa, with Rasa's twilio connector
+
+    def systems(self) -> list[System]:
+        """The SMS webhooks under test; Rasa's first, the one the others are compared with."""
+        return [
+            System("Rasa twilio connector", f"{self.rasa_twilio.rasa_url}/webhooks/twilio/webhook"),
+            System("ours, SMS (rest)", f"{self.rest.app_url}/twilio/sms"),
+            System("ours, SMS (twiml)", f"{self.twiml.app_url}/twilio/sms", twiml=True),
+        ]
+
+
+def configure(var_dir: Path, database_url: str, fake: FakeTwilio) -> Setup:
+    """Every server on its own free port, all talking to the fake Twilio API."""
+    rest = common.local_settings(
+        var_dir,
+        database_url=database_url,
+        public_url="",
+        twilio_account_sid=fake.account_sid,
+        twilio_auth_token=SecretStr(fake.auth_token),
+        twilio_phone_number=BUSINESS_NUMBER,
+        twilio_api_base_url=fake.base_url,
+        sms_reply_mode="rest",
     )
+    return Setup(
+        rest=rest,
+        twiml=rest.model_copy(update={"app_port": free_port(), "sms_reply_mode": "twiml"}),
+        rasa_twilio=rest.model_copy(
+            update={
+                "rasa_url": f"http://127.0.0.1:{free_port()}",
+                "var_dir": var_dir / "rasa-twilio",
+            }
+        ),
+    )
+
+
+def process_specs(setup: Setup, *, model: Path, var_dir: Path) -> list[ProcessSpec]:
+    """The action server, Rasa, our app; Rasa with the twilio connector; the TwiML app."""
+    twiml_app = assistant_specs(setup.twiml, model=model)[-1]
+    return [
+        *assistant_specs(setup.rest, model=model),
+        twilio_rasa_spec(setup.rasa_twilio, model=model, directory=var_dir / "rasa-twilio"),
+        dataclasses.replace(
+            twiml_app, name="app-twiml", log_path=var_dir / "log" / "app-twiml.log"
+        ),
+    ]
 
 
 def main() -> int:
+    """Start every server, run the benchmark, print its figures."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--conversations", type=int, default=40)
-    parser.add_argument("--concurrency", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
+    common.add_load_options(parser, concurrency=20)
     args = parser.parse_args()
 
     auth_token = secrets.token_hex(16)
     replies = ReplyLog()
     fake = ObservedTwilio(DEFAULT_ACCOUNT_SID, auth_token, replies.record)
     with tempfile.TemporaryDirectory(prefix="bench-sms-") as tmp:
-        settings = Settings(
-            var_dir=Path(tmp),
-            database_url=args.database_url,
-            app_port=free_port(),
-            public_url="",
-            rasa_url=f"http://127.0.0.1:{free_port()}",
-            action_server_url=f"http://127.0.0.1:{free_port()}",
-            rasa_token=SecretStr(secrets.token_hex(8)),
-            twilio_account_sid=DEFAULT_ACCOUNT_SID,
-            twilio_auth_token=SecretStr(auth_token),
-            twilio_phone_number=BUSINESS_NUMBER,
-            twilio_api_base_url=fake.base_url,
-            sms_reply_mode="rest",
-        )
-        twiml = settings.model_copy(update={"app_port": free_port(), "sms_reply_mode": "twiml"})
-        rasa_twilio = settings.model_copy(
-            update={
-                "rasa_url": f"http://127.0.0.1:{free_port()}",
-                "var_dir": Path(tmp) / "rasa-twilio",
-            }
-        )
-        model = train(settings.model_copy(update={"var_dir": Path("var").resolve()}))
-        migrate(settings.effective_database_url)
-        specs = assistant_specs(settings, model=model)
-        twiml_app = assistant_specs(twiml, model=model)[-1]
-        connector = twilio_rasa_spec(rasa_twilio, model=model, directory=Path(tmp) / "rasa-twilio")
-        specs += [
-            connector,
-            dataclasses.replace(
-                twiml_app, name="app-twiml", log_path=Path(tmp) / "log" / "app-twiml.log"
-            ),
-        ]
-        systems = [
-            System("Rasa twilio connector", f"{rasa_twilio.rasa_url}/webhooks/twilio/webhook"),
-            System("ours, SMS (rest)", f"{settings.app_url}/twilio/sms"),
-            System("ours, SMS (twiml)", f"{twiml.app_url}/twilio/sms", twiml=True),
-        ]
-        supervisor = Supervisor()
+        setup = configure(Path(tmp), args.database_url, fake)
+        model = common.prepare(setup.rest)
+        specs = process_specs(setup, model=model, var_dir=Path(tmp))
         fake.start()
         try:
-            supervisor.start_all(specs)
-            asyncio.run(benchmark(args, systems, fake=fake, replies=replies, auth_token=auth_token))
+            with common.running(specs):
+                asyncio.run(
+                    benchmark(
+                        args, setup.systems(), fake=fake, replies=replies, auth_token=auth_token
+                    )
+                )
         finally:
-            supervisor.stop_all()
             fake.stop()
-            errors = _rasa_send_errors(connector.log_path)
+            connector = next(spec for spec in specs if spec.name == "rasa-twilio")
+            errors = rasa_send_errors(connector.log_path)
             if errors:
                 print(f"warning: Rasa's twilio connector logged {errors} send errors")
     return 0
-
-
-def _rasa_send_errors(log_path: Path) -> int:
-    """How often Rasa's twilio connector logged a failed send."""
-    try:
-        text = log_path.read_text(errors="replace")
-    except OSError:
-        return 0
-    return text.count("Something went wrong") + text.count("Failed to send message")
 
 
 if __name__ == "__main__":

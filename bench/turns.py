@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import secrets
 import statistics
 import sys
 import tempfile
@@ -27,27 +26,15 @@ from pathlib import Path
 
 import httpx
 import websockets
-from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.db import migrate
-from bot.processes import Supervisor, assistant_specs
-from bot.settings import Settings
-from bot.training import train
-from tests.support.ports import free_port
+from bench import common
+from bench.common import percentile_ms
+from bot.core.settings import Settings
+from bot.processes import assistant_specs
 
-# One realistic conversation: small talk, a full complaint (form + database write), its
-# status (database read), and answers from plain responses.
-SCRIPT = [
-    "hi there",
-    "I want to file a complaint, my parcel arrived damaged",
-    "ORD-482913",
-    "a replacement please",
-    "what's the status of my complaint",
-    "what are your opening hours?",
-    "thanks, bye",
-]
+SCRIPT = list(common.CONVERSATION)
 
 
 @dataclass
@@ -89,23 +76,10 @@ async def webchat_conversation(ws_url: str, latencies: list[float]) -> None:
 async def drive(conversation: Conversation, *, conversations: int, concurrency: int) -> Run:
     """Run `conversations` conversations, `concurrency` at a time."""
     run = Run()
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one() -> None:
-        async with gate:
-            await conversation(run.latencies)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(one() for _ in range(conversations)))
-    run.seconds = time.perf_counter() - started
+    run.seconds = await common.run_concurrently(
+        lambda: conversation(run.latencies), conversations=conversations, concurrency=concurrency
+    )
     return run
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """The pct-th percentile in milliseconds."""
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))
-    return ordered[index] * 1000
 
 
 def report(name: str, runs: list[Run]) -> tuple[float, list[float]]:
@@ -113,8 +87,8 @@ def report(name: str, runs: list[Run]) -> tuple[float, list[float]]:
     latencies = [lat for run in runs for lat in run.latencies]
     throughput = sum(len(r.latencies) for r in runs) / sum(r.seconds for r in runs)
     print(
-        f"{name:<28} {throughput:8.1f} msg/s   p50 {percentile(latencies, 50):7.1f} ms"
-        f"   p95 {percentile(latencies, 95):7.1f} ms"
+        f"{name:<28} {throughput:8.1f} msg/s   p50 {percentile_ms(latencies, 50):7.1f} ms"
+        f"   p95 {percentile_ms(latencies, 95):7.1f} ms"
         f"   mean {statistics.mean(latencies) * 1000:7.1f} ms"
         f"   ({len(latencies)} messages)"
     )
@@ -122,6 +96,7 @@ def report(name: str, runs: list[Run]) -> tuple[float, list[float]]:
 
 
 async def benchmark(args: argparse.Namespace, settings: Settings) -> None:
+    """Warm up both paths, then alternate them over the rounds; print the figures."""
     rasa_url = settings.rasa_url
     ws_url = f"ws://127.0.0.1:{settings.app_port}/webchat/ws"
     limits = httpx.Limits(max_connections=args.concurrency * 2)
@@ -151,39 +126,25 @@ async def benchmark(args: argparse.Namespace, settings: Settings) -> None:
     our_throughput, our_latencies = report("our web chat path", our_runs)
     print(
         f"ratio ours/Rasa: throughput {our_throughput / rasa_throughput:.2f}x, "
-        f"p50 {percentile(our_latencies, 50) / percentile(rasa_latencies, 50):.2f}x, "
-        f"p95 {percentile(our_latencies, 95) / percentile(rasa_latencies, 95):.2f}x "
+        f"p50 {percentile_ms(our_latencies, 50) / percentile_ms(rasa_latencies, 50):.2f}x, "
+        f"p95 {percentile_ms(our_latencies, 95) / percentile_ms(rasa_latencies, 95):.2f}x "
         f"(target: throughput >= 0.90x)"
     )
 
 
 def main() -> int:
+    """Start the assistant, run the benchmark, print its figures."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--conversations", type=int, default=40)
-    parser.add_argument("--concurrency", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
+    common.add_load_options(parser, concurrency=10)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        settings = Settings(
-            var_dir=Path(tmp),
-            database_url=args.database_url,
-            app_port=free_port(),
-            rasa_url=f"http://127.0.0.1:{free_port()}",
-            action_server_url=f"http://127.0.0.1:{free_port()}",
-            rasa_token=SecretStr(secrets.token_hex(8)),
-        )
-        model = train(settings.model_copy(update={"var_dir": Path("var").resolve()}))
-        migrate(settings.effective_database_url)
-        supervisor = Supervisor()
-        try:
-            supervisor.start_all(assistant_specs(settings, model=model))
+        settings = common.local_settings(Path(tmp), database_url=args.database_url)
+        model = common.prepare(settings)
+        with common.running(assistant_specs(settings, model=model)):
             asyncio.run(benchmark(args, settings))
-        finally:
-            supervisor.stop_all()
     return 0
 
 

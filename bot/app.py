@@ -3,8 +3,8 @@ handoff's, the health check and one error shape, over the `Components` built at 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -35,18 +35,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _lifespan(settings: Settings) -> Any:
+def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         components = Components.build(settings)
-        state = app.state
-        state.components, state.core, state.handoff = (
-            components,
-            components.core,
-            components.handoff,
-        )
-        state.webchat_hub, state.twilio = components.webchat_hub, components.twilio
-        state.sms, state.voice = components.sms, components.voice
+        for name, service in components.app_state().items():
+            setattr(app.state, name, service)
         components.start()
         try:
             yield

@@ -64,6 +64,28 @@ class Components:
             core, handoff, hub, twilio, _sms(core, twilio), _voice(core, handoff, twilio), mailbox
         )
 
+    def app_state(self) -> dict[str, object]:
+        """What routes may depend on, by the names the dependency aliases use
+        (`bot.core.deps`, `handoff.deps`, each channel's routes)."""
+        core, handoff = self.core, self.handoff
+        return {
+            "components": self,
+            "settings": core.settings,
+            "database": core.database,
+            "pipeline": core.pipeline,
+            "deliveries": core.deliveries,
+            "background": core.background,
+            "attachments": core.attachments,
+            "rasa": core.rasa,
+            "desk": handoff.desk,
+            "console": handoff.console,
+            "queues": handoff.queues,
+            "watcher": handoff.watcher,
+            "webchat_hub": self.webchat_hub,
+            "sms": self.sms,
+            "voice": self.voice,
+        }
+
     def start(self) -> None:
         """Start the background work: retries, the console's live feed, the mailbox."""
         self.handoff.watcher.start()

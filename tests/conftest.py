@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.db import Database, migrate
+from bot.core.db import Database
+from bot.schema import migrate
 from tests.support.databases import postgres_database, sqlite_url
 
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 from typing import Annotated
 
 import structlog
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import Response
-from starlette.requests import HTTPConnection
 
 from adapters.sms.channel import SmsChannel
 from adapters.sms.parse import parse_inbound
 from adapters.twilio.webhook import TwilioForm, twiml_response
-from bot.core.deps import DatabaseDep, SettingsDep
+from bot.core.deps import DatabaseDep, SettingsDep, from_app_state
 from bot.core.messages import InvalidMessage
 from bot.core.models import Channel
 from bot.core.store import deliveries
@@ -22,12 +21,7 @@ log = structlog.get_logger("adapters.sms")
 router = APIRouter(prefix="/twilio/sms", tags=["sms"])
 
 
-def _sms_channel(connection: HTTPConnection) -> SmsChannel:
-    channel: SmsChannel = connection.app.state.sms
-    return channel
-
-
-SmsChannelDep = Annotated[SmsChannel, Depends(_sms_channel)]
+SmsChannelDep = Annotated[SmsChannel, from_app_state("sms")]
 
 
 @router.post("", response_class=Response)

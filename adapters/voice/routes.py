@@ -13,22 +13,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import Response
-from starlette.requests import HTTPConnection
 
 from adapters.twilio.webhook import TwilioForm, twiml_response
 from adapters.voice.calls import VoiceCalls
+from bot.core.deps import from_app_state
 
 router = APIRouter(prefix="/twilio/voice", tags=["voice"])
 
 
-def _calls(connection: HTTPConnection) -> VoiceCalls:
-    calls: VoiceCalls = connection.app.state.voice
-    return calls
-
-
-CallsDep = Annotated[VoiceCalls, Depends(_calls)]
+CallsDep = Annotated[VoiceCalls, from_app_state("voice")]
 
 
 @router.post("", response_class=Response)

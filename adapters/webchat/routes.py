@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse
-from starlette.requests import HTTPConnection
 
 from adapters.request_body import read_body
 from adapters.webchat.frames import (
@@ -31,7 +30,7 @@ from adapters.webchat.frames import (
 )
 from adapters.webchat.hub import WebchatHub
 from bot.core.db import Database
-from bot.core.deps import DatabaseDep, PipelineDep, SettingsDep
+from bot.core.deps import DatabaseDep, PipelineDep, SettingsDep, from_app_state
 from bot.core.messages import InboundMessage, InvalidMessage
 from bot.core.models import Channel
 from bot.core.pipeline import MessagePipeline
@@ -44,12 +43,7 @@ PAGE = Path(__file__).resolve().parent / "page" / "index.html"
 router = APIRouter(prefix="/webchat", tags=["webchat"])
 
 
-def _hub(connection: HTTPConnection) -> WebchatHub:
-    hub: WebchatHub = connection.app.state.webchat_hub
-    return hub
-
-
-HubDep = Annotated[WebchatHub, Depends(_hub)]
+HubDep = Annotated[WebchatHub, from_app_state("webchat_hub")]
 
 
 @router.get("", response_class=HTMLResponse, include_in_schema=False)

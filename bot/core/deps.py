@@ -1,12 +1,13 @@
-"""FastAPI dependencies on the core's objects, as narrow `Annotated` aliases for routes.
+"""FastAPI dependencies, as narrow `Annotated` aliases for the routes.
 
-They work for HTTP requests and WebSockets alike (both are an `HTTPConnection`); the
-composition root puts the `CoreServices` on `app.state.core`.
+The composition root puts each long-lived object on `app.state` under its name
+(`bot.components.Components.app_state`); a route asks for exactly the ones it uses. They work
+for HTTP requests and WebSockets alike (both are an `HTTPConnection`).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends
 from starlette.requests import HTTPConnection
@@ -17,51 +18,23 @@ from bot.core.db import Database
 from bot.core.delivery import Deliveries
 from bot.core.pipeline import MessagePipeline
 from bot.core.rasa_client import RasaClient
-from bot.core.services import CoreServices
 from bot.core.settings import Settings
 
 
-def core_services(connection: HTTPConnection) -> CoreServices:
-    """The core's objects of this app process."""
-    core: CoreServices = connection.app.state.core
-    return core
+def from_app_state(name: str) -> Any:
+    """A dependency on the object the composition root put on `app.state.<name>`."""
+
+    def dependency(connection: HTTPConnection) -> Any:
+        return getattr(connection.app.state, name)
+
+    dependency.__name__ = f"app_state_{name}"
+    return Depends(dependency)
 
 
-CoreDep = Annotated[CoreServices, Depends(core_services)]
-
-
-def _settings(core: CoreDep) -> Settings:
-    return core.settings
-
-
-def _database(core: CoreDep) -> Database:
-    return core.database
-
-
-def _pipeline(core: CoreDep) -> MessagePipeline:
-    return core.pipeline
-
-
-def _deliveries(core: CoreDep) -> Deliveries:
-    return core.deliveries
-
-
-def _background(core: CoreDep) -> BackgroundTasks:
-    return core.background
-
-
-def _attachments(core: CoreDep) -> AttachmentStore:
-    return core.attachments
-
-
-def _rasa(core: CoreDep) -> RasaClient:
-    return core.rasa
-
-
-SettingsDep = Annotated[Settings, Depends(_settings)]
-DatabaseDep = Annotated[Database, Depends(_database)]
-PipelineDep = Annotated[MessagePipeline, Depends(_pipeline)]
-DeliveriesDep = Annotated[Deliveries, Depends(_deliveries)]
-BackgroundDep = Annotated[BackgroundTasks, Depends(_background)]
-AttachmentsDep = Annotated[AttachmentStore, Depends(_attachments)]
-RasaDep = Annotated[RasaClient, Depends(_rasa)]
+SettingsDep = Annotated[Settings, from_app_state("settings")]
+DatabaseDep = Annotated[Database, from_app_state("database")]
+PipelineDep = Annotated[MessagePipeline, from_app_state("pipeline")]
+DeliveriesDep = Annotated[Deliveries, from_app_state("deliveries")]
+BackgroundDep = Annotated[BackgroundTasks, from_app_state("background")]
+AttachmentsDep = Annotated[AttachmentStore, from_app_state("attachments")]
+RasaDep = Annotated[RasaClient, from_app_state("rasa")]

@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Where the law (GDPR and national rules) makes call recording opt-in: EU/EEA, UK, Switzerland.
 EMEA_OPT_IN_COUNTRIES = [
     "AT",

@@ -12,7 +12,7 @@ from actions.complaint_text import (
     says_no,
     tells_a_story,
 )
-from bot.models import Priority
+from bot.core.models import Priority
 
 
 @pytest.mark.parametrize(

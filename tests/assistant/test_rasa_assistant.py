@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.settings import PROJECT_ROOT, Settings
+from bot.core.settings import PROJECT_ROOT, Settings
 from bot.training import rasa_environment, train
 
 pytestmark = pytest.mark.integration

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
+from bot.core.settings import Settings
 from bot.processes import app_environment, assistant_specs, write_rasa_config
-from bot.settings import Settings
 
 
 def test_rasa_config_on_embedded_sqlite(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from bot.settings import PROJECT_ROOT, Settings
+from bot.core.settings import PROJECT_ROOT, Settings
 from bot.training import fingerprint, fingerprint_path, model_is_current
 
 

@@ -1,139 +1,18 @@
-"""The whole assistant, for real: Rasa with the trained model, the action server and the app,
-on free ports, once on SQLite and once on PostgreSQL; with the servers channels talk to:
-a fake of Twilio's REST API (the only part that is remote), Dovecot (IMAP) and aiosmtpd."""
+"""Fixtures of the end-to-end tests: the whole assistant running for real (see
+`tests.support.stack`), once on SQLite and once on PostgreSQL, its database, an HTTP client
+and a browser."""
 
 from __future__ import annotations
 
-import dataclasses
-import secrets
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack, contextmanager, nullcontext
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
-from pydantic import SecretStr
+from playwright.async_api import Browser
 
-from bot.db import Database, migrate
-from bot.processes import (
-    ProcessSpec,
-    Supervisor,
-    app_environment,
-    app_spec,
-    assistant_specs,
-    port_of,
-)
-from bot.settings import Settings
-from bot.training import train
-from tests.support.databases import postgres_database, sqlite_url
-from tests.support.fake_twilio import FakeTwilio, fake_twilio
-from tests.support.mail import DovecotServer, SmtpCapture, dovecot_server, smtp_server
-from tests.support.ports import free_port
-from tests.support.tcp_proxy import TcpProxy
-from tests.support.twilio_webhooks import DEFAULT_ACCOUNT_SID
-
-TWILIO_AUTH_TOKEN = "e231c197493a7122d475b4e2e0f1c6a7"
-TWILIO_NUMBER = "+14155550199"
-SUPPORT_ADDRESS = "support@shop.example"
-
-
-@dataclass
-class Stack:
-    """A running assistant; the app reaches Rasa through a proxy the tests can cut."""
-
-    settings: Settings
-    supervisor: Supervisor
-    rasa_proxy: TcpProxy
-    action_server: ProcessSpec
-    twilio: FakeTwilio
-    imap: DovecotServer
-    smtp: SmtpCapture
-
-    @property
-    def app_url(self) -> str:
-        return f"http://127.0.0.1:{self.settings.app_port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.settings.app_port}/webchat/ws"
-
-    @property
-    def database_url(self) -> str:
-        return self.settings.effective_database_url
-
-    def stop_action_server(self) -> None:
-        self.supervisor.stop(self.action_server.name)
-
-    def start_action_server(self) -> None:
-        self.supervisor.start(self.action_server)
-        self.supervisor.wait_healthy(self.action_server)
-
-    def cli(self, *args: str, extra_env: dict[str, str] | None = None) -> str:
-        """Run `python -m bot ...` against this stack; its output (it must succeed)."""
-        result = subprocess.run(
-            [sys.executable, "-m", "bot", *args],
-            env=app_environment(self.settings) | (extra_env or {}),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
-    @contextmanager
-    def extra_app(self, name: str, **updates: object) -> Iterator[str]:
-        """Another app instance on the same Rasa and database, with some settings changed
-        (and no mailbox poller, which the first instance runs); its base URL."""
-        settings = self.settings.model_copy(
-            update={"app_port": free_port(), "imap_host": "", **updates}
-        )
-        spec = app_spec(settings)
-        spec = dataclasses.replace(
-            spec, name=f"app-{name}", log_path=spec.log_path.with_name(f"app-{name}.log")
-        )
-        self.supervisor.start(spec)
-        self.supervisor.wait_healthy(spec)
-        try:
-            yield f"http://127.0.0.1:{settings.app_port}"
-        finally:
-            self.supervisor.stop(spec.name)
-
-
-def _settings(
-    tmp: Path, database_url: str, twilio: FakeTwilio, imap: DovecotServer, smtp: SmtpCapture
-) -> Settings:
-    return Settings(
-        var_dir=tmp / "var",
-        database_url=database_url,
-        app_port=free_port(),
-        rasa_url=f"http://127.0.0.1:{free_port()}",
-        action_server_url=f"http://127.0.0.1:{free_port()}",
-        rasa_token=SecretStr(secrets.token_hex(8)),
-        retry_interval_seconds=1.0,
-        health_cache_seconds=0.5,
-        log_level="INFO",
-        twilio_account_sid=DEFAULT_ACCOUNT_SID,
-        twilio_auth_token=SecretStr(TWILIO_AUTH_TOKEN),
-        twilio_phone_number=TWILIO_NUMBER,
-        twilio_api_base_url=twilio.base_url,
-        voice_answer_timeout_seconds=12.0,
-        imap_host=imap.host,
-        imap_port=imap.port,
-        imap_user=imap.user,
-        imap_password=SecretStr(imap.password),
-        imap_ssl=False,
-        email_poll_seconds=2.0,
-        smtp_host=smtp.host,
-        smtp_port=smtp.port,
-        smtp_security="none",
-        email_from_address=SUPPORT_ADDRESS,
-        email_from_name="Shop Support",
-        queues_file=Path(__file__).with_name("queues.yml"),
-    )
+from bot.core.db import Database
+from tests.support.browser import chromium
+from tests.support.stack import Stack, running_stack
 
 
 @pytest.fixture(
@@ -145,30 +24,8 @@ def stack(
 ) -> Iterator[Stack]:
     """Start everything, wait until healthy, yield, stop everything."""
     tmp = tmp_path_factory.mktemp(f"stack-{request.param}")
-    with ExitStack() as servers:
-        database_url = servers.enter_context(
-            postgres_database() if request.param == "postgres" else nullcontext(sqlite_url(tmp))
-        )
-        twilio = servers.enter_context(fake_twilio(DEFAULT_ACCOUNT_SID, TWILIO_AUTH_TOKEN))
-        imap = servers.enter_context(dovecot_server(tmp / "mail"))
-        smtp = servers.enter_context(smtp_server())
-        rasa_settings = _settings(tmp, database_url, twilio, imap, smtp)
-        model = train(rasa_settings)
-        migrate(database_url)
-        proxy_port = free_port()
-        app_settings = rasa_settings.model_copy(
-            update={"rasa_url": f"http://127.0.0.1:{proxy_port}"}
-        )
-        proxy = TcpProxy(listen_port=proxy_port, target_port=port_of(rasa_settings.rasa_url))
-        proxy.start()
-        supervisor = Supervisor()
-        specs = assistant_specs(rasa_settings, model=model, app_settings=app_settings)
-        try:
-            supervisor.start_all(specs)
-            yield Stack(app_settings, supervisor, proxy, specs[0], twilio, imap, smtp)
-        finally:
-            supervisor.stop_all()
-            proxy.stop()
+    with running_stack(tmp, request.param) as running:
+        yield running
 
 
 @pytest.fixture
@@ -184,3 +41,10 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client with a timeout long enough for a turn through Rasa."""
     async with httpx.AsyncClient(timeout=60) as client:
         yield client
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """A headless Chromium."""
+    async with chromium() as launched:
+        yield launched

@@ -10,22 +10,15 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bot.db import Database
-from bot.models import (
-    AuditEvent,
-    Conversation,
-    ConversationStatus,
-    CsatResponse,
-    Handoff,
-    Message,
-    utcnow,
-)
-from bot.pipeline import FOR_AGENT
+from bot.core.db import Database
+from bot.core.intents import LocalIntent
+from bot.core.models import AuditEvent, Conversation, ConversationStatus, Message, utcnow
 from handoff.auth import issue_token
-from tests.e2e.conftest import TWILIO_NUMBER, Stack
-from tests.e2e.test_handoff_e2e import _handoff_of
+from handoff.models import CsatResponse, Handoff
 from tests.support.chat import ChatClient
-from tests.support.phone import Phone
+from tests.support.lookups import handoff_of
+from tests.support.phone import phone_texting
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +61,7 @@ async def test_an_agent_takes_over_a_web_chat_and_gives_it_back(
     headers = await _sign_in(http, stack, sam)
     async with ChatClient(stack.ws_url) as chat:
         await chat.say("can I talk to a real person please")
-        handoff = await _handoff_of(db, chat.user_id)
+        handoff = await handoff_of(db, chat.user_id)
         url = f"{stack.app_url}/agent/conversations/{handoff.id}"
 
         inbox = (await http.get(f"{stack.app_url}/agent/inbox", headers=headers)).json()
@@ -143,7 +136,7 @@ async def test_an_agent_takes_over_a_web_chat_and_gives_it_back(
         (1, 5, agent_id),
         (2, 3, agent_id),
     ]
-    assert quiet is not None and quiet.intent == FOR_AGENT
+    assert quiet is not None and quiet.intent == LocalIntent.FOR_AGENT
     for action in ("agent.login", "agent.viewed_customer", "handoff.taken", "agent.replied"):
         assert action in audited
 
@@ -154,7 +147,7 @@ async def test_the_agent_sees_what_the_assistant_understood_and_it_resumes_afres
     headers = await _sign_in(http, stack, agents[0])
     async with ChatClient(stack.ws_url) as chat:
         await chat.say("I'd like to speak to a person")
-        handoff = await _handoff_of(db, chat.user_id)
+        handoff = await handoff_of(db, chat.user_id)
         # Still waiting: the customer starts a complaint with the assistant meanwhile.
         replies = await chat.say("I want to file a complaint, my parcel arrived damaged")
         assert "order number" in replies[-1]["text"]
@@ -188,16 +181,9 @@ async def test_an_agents_reply_to_a_texter_goes_out_as_sms(
     stack: Stack, db: Database, http: httpx.AsyncClient, agents: tuple[str, str]
 ) -> None:
     headers = await _sign_in(http, stack, agents[0])
-    phone = Phone(
-        number="+14155557401",
-        app_url=stack.app_url,
-        twilio_number=TWILIO_NUMBER,
-        twilio=stack.twilio,
-        database=db,
-        http=http,
-    )
+    phone = phone_texting(stack, db, http, "+14155557401")
     await phone.text("I want to speak to a human")
-    handoff = await _handoff_of(db, phone.number)
+    handoff = await handoff_of(db, phone.number)
     url = f"{stack.app_url}/agent/conversations/{handoff.id}"
     assert (await http.post(f"{url}/take", headers=headers)).status_code == 200
     await http.post(f"{url}/reply", headers=headers, json={"text": "Sam here, looking now."})

@@ -5,32 +5,30 @@ takes it, answers with a canned response, sees the customer's answer arrive, not
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from datetime import timedelta
 
+import httpx
 import pytest
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 from sqlalchemy import func, select
 
-from bot.db import Database
-from bot.models import AgentNote, AuditEvent, Handoff, HandoffStatus
-from tests.e2e.conftest import Stack
-from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
-from tests.e2e.test_handoff_e2e import _handoff_of
+from bot.core.db import Database
+from bot.core.models import AuditEvent, utcnow
+from handoff.auth import issue_token
+from handoff.models import AgentNote, Handoff, HandoffStatus
+from handoff.store.agents import agent_by_email
+from tests.support.browser import TIMEOUT_MS
 from tests.support.chat import ChatClient
+from tests.support.lookups import handoff_of
+from tests.support.stack import Stack
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
 EMAIL, PASSWORD = "casey@shop.example", "console-pass-123"
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        yield browser
-        await browser.close()
+# The server's event stream sends this when nothing changed for a heartbeat (15 s).
+KEEP_ALIVE = ": keep-alive"
+HEARTBEAT_WAIT_SECONDS = 40.0
 
 
 def _add_agent(stack: Stack) -> None:
@@ -56,11 +54,13 @@ async def test_an_agent_handles_a_conversation_in_the_console(
     await expect(page.locator("#me")).to_have_text("Casey", timeout=TIMEOUT_MS)
 
     async with ChatClient(stack.ws_url) as chat:
-        await chat.say("can I speak with an agent please")
-        handoff = await _handoff_of(db, chat.user_id)
+        replies = await chat.say("can I speak with an agent please")
+        handoff = await handoff_of(db, chat.user_id)
         # It shows up in the console by itself (server-sent events), no reload.
         item = page.locator(f"#queued [data-handoff='{handoff.id}']")
         await expect(item).to_contain_text("General help · chat · request_human", timeout=10_000)
+        # The console has caught up with the whole turn: it shows the assistant's answer.
+        await expect(item).to_contain_text(replies[-1]["text"], timeout=10_000)
 
         await item.click()
         await expect(page.locator("#transcript")).to_contain_text(
@@ -72,11 +72,14 @@ async def test_an_agent_handles_a_conversation_in_the_console(
         )
         await expect(page.locator("#context")).to_contain_text("Intents: request_human")
         # An open conversation is audited when viewed, and that is not a change that makes
-        # the console reload it again (and audit again, for ever). Changes still on their
-        # way settle first.
-        await asyncio.sleep(1)
+        # the console reload it again (and audit again, for ever). Once the reload that
+        # showed it has finished, the server's event stream goes a whole heartbeat without
+        # a change to announce, and meanwhile no view was added.
+        await wait_for(
+            lambda: _reload_finished(db), timeout=10, interval=0.05, what="the console's reload"
+        )
         views = await _views(db)
-        await asyncio.sleep(2)
+        await _no_change_for_a_heartbeat(stack, db)
         assert await _views(db) == views
         await page.get_by_role("button", name="Take").click()
         (joined,) = await chat.replies()
@@ -106,6 +109,43 @@ async def test_an_agent_handles_a_conversation_in_the_console(
         note = await session.scalar(select(AgentNote).where(AgentNote.handoff_id == handoff.id))
     assert done.status is HandoffStatus.RESOLVED
     assert note is not None and note.text == "Check courier claim"
+
+
+async def _reload_finished(db: Database) -> bool:
+    """Whether the console's last reload of the open conversation finished: it views the
+    conversation, then the inbox (a reload on the server's event starts with the inbox)."""
+    async with db.session() as session:
+        latest = list(
+            await session.scalars(
+                select(AuditEvent.action)
+                .where(AuditEvent.action.like("agent.viewed_%"))
+                .order_by(AuditEvent.id.desc())
+                .limit(2)
+            )
+        )
+    return latest == ["agent.viewed_inbox", "agent.viewed_customer"]
+
+
+async def _no_change_for_a_heartbeat(stack: Stack, db: Database) -> None:
+    """Wait until the console's event stream (as the page follows it) goes a whole
+    heartbeat without announcing a change: the server's keep-alive comes only then."""
+    async with db.session() as session:
+        agent = await agent_by_email(session=session, email=EMAIL)
+    assert agent is not None
+    secret = stack.settings.agent_token_secret.get_secret_value()
+    token = issue_token(agent.id, secret=secret, now=utcnow(), lifetime=timedelta(hours=1))
+    async with (
+        httpx.AsyncClient(timeout=HEARTBEAT_WAIT_SECONDS) as client,
+        client.stream("GET", f"{stack.app_url}/agent/events", params={"token": token}) as events,
+    ):
+        try:
+            async with asyncio.timeout(HEARTBEAT_WAIT_SECONDS):
+                async for line in events.aiter_lines():
+                    if line == KEEP_ALIVE:
+                        return
+        except TimeoutError:
+            pass
+    raise AssertionError(f"the console was told of changes for {HEARTBEAT_WAIT_SECONDS}s")
 
 
 async def _views(db: Database) -> int:

@@ -9,13 +9,14 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bot import store
-from bot.db import Database
-from bot.models import AuditEvent, Channel, ChannelIdentity, Direction, utcnow
+from bot.core.db import Database
+from bot.core.models import AuditEvent, Channel, ChannelIdentity, Direction, utcnow
+from bot.core.store.history import customer_history
 from handoff.auth import issue_token
-from tests.e2e.conftest import TWILIO_NUMBER, Stack
-from tests.e2e.test_email_e2e import _answer_to, customer_mail
-from tests.support.phone import Phone
+from handoff.store.agents import create_agent
+from tests.support.mail_client import answer_to, customer_mail
+from tests.support.phone import phone_texting
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 
@@ -27,17 +28,10 @@ async def test_sms_then_email_is_one_customer_with_one_history(stack: Stack, db:
     added = stack.cli("customer", "--name", "Grace Hopper", "--phone", PHONE, "--email", EMAIL)
     assert "Grace Hopper" in added
     async with httpx.AsyncClient(timeout=60) as http:
-        phone = Phone(
-            number=PHONE,
-            app_url=stack.app_url,
-            twilio_number=TWILIO_NUMBER,
-            twilio=stack.twilio,
-            database=db,
-            http=http,
-        )
+        phone = phone_texting(stack, db, http, PHONE)
         assert await phone.text("what are your opening hours?")
     stack.imap.append(customer_mail(EMAIL, "Returns", "How do I return an item?").as_bytes())
-    await _answer_to(stack, EMAIL, 1)
+    await answer_to(stack.smtp, EMAIL, 1)
 
     async with db.session() as session:
         identities = list(
@@ -46,7 +40,7 @@ async def test_sms_then_email_is_one_customer_with_one_history(stack: Stack, db:
             )
         )
         (customer_id,) = {i.customer_id for i in identities}
-        history = await store.customer_history(session=session, customer_id=customer_id)
+        history = await customer_history(session=session, customer_id=customer_id)
         linked = list(
             await session.scalars(
                 select(AuditEvent.details).where(
@@ -74,14 +68,7 @@ async def test_sms_then_email_is_one_customer_with_one_history(stack: Stack, db:
 
     # Asking for a person: the action sees (and hands on) the history on both channels.
     async with httpx.AsyncClient(timeout=60) as http:
-        phone = Phone(
-            number=PHONE,
-            app_url=stack.app_url,
-            twilio_number=TWILIO_NUMBER,
-            twilio=stack.twilio,
-            database=db,
-            http=http,
-        )
+        phone = phone_texting(stack, db, http, PHONE)
         replies = await phone.text("can I talk to a real person please")
     assert (
         replies[-1]
@@ -100,7 +87,7 @@ async def test_sms_then_email_is_one_customer_with_one_history(stack: Stack, db:
     # The agent who opens it sees both conversations, and what the assistant understood of
     # the messages in each (read from Rasa's tracker of each conversation).
     async with db.session() as session:
-        agent = await store.create_agent(
+        agent = await create_agent(
             session=session,
             email="grace-agent@shop.example",
             display_name="Ada",

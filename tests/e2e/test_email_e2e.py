@@ -3,19 +3,15 @@ answered by the real Rasa server and model, replies through SMTP in the customer
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
-from email.message import EmailMessage
-from email.utils import make_msgid
 
 import httpx
 import pytest
 from sqlalchemy import select
 
-from adapters.email_channel import NO_TEXT_REPLY
-from bot.db import Database
-from bot.models import (
+from bot.core.db import Database
+from bot.core.models import (
     Attachment,
     Channel,
     ChannelIdentity,
@@ -24,51 +20,19 @@ from bot.models import (
     Message,
     MessageStatus,
 )
-from tests.e2e.conftest import SUPPORT_ADDRESS, Stack
-from tests.support.mail import ReceivedMail
+from bot.core.texts import Text, say
+from tests.support.mail_client import (
+    answer_to,
+    answers_to,
+    customer_mail,
+    text_of,
+    wait_until_handled,
+)
+from tests.support.stack import SUPPORT_ADDRESS, Stack
 
 pytestmark = pytest.mark.integration
 
 CASE_ID = re.compile(r"CMP-[23456789ABCDEFGHJKMNPQRSTVWXYZ]{5}")
-MAIL_TIMEOUT = 60.0
-
-
-def customer_mail(
-    sender: str,
-    subject: str,
-    body: str,
-    *,
-    in_reply_to: str | None = None,
-    references: str | None = None,
-    message_id: str | None = None,
-) -> EmailMessage:
-    """A mail as a customer's mail client writes it."""
-    mail = EmailMessage()
-    mail["From"] = f"Ana Lima <{sender}>"
-    mail["To"] = SUPPORT_ADDRESS
-    mail["Subject"] = subject
-    mail["Message-ID"] = message_id or make_msgid(domain="mail.example.net")
-    if in_reply_to:
-        mail["In-Reply-To"] = in_reply_to
-        mail["References"] = references or in_reply_to
-    mail.set_content(body)
-    return mail
-
-
-async def _answer_to(stack: Stack, sender: str, count: int) -> ReceivedMail:
-    """The `count`-th mail the assistant sent to `sender` (1-based), waiting for it."""
-    for _ in range(int(MAIL_TIMEOUT * 4)):
-        sent = [m for m in stack.smtp.received if sender in m.envelope_to]
-        if len(sent) >= count:
-            return sent[count - 1]
-        await asyncio.sleep(0.25)
-    raise AssertionError(f"no answer number {count} to {sender} within {MAIL_TIMEOUT}s")
-
-
-def _text(mail: ReceivedMail) -> str:
-    part = mail.message.get_body(preferencelist=("plain",))
-    assert part is not None
-    return str(part.get_content())
 
 
 def _address() -> str:
@@ -83,7 +47,7 @@ async def test_an_email_complaint_in_one_thread(stack: Stack, db: Database) -> N
         "Hello,\n\nI want to file a complaint, my parcel arrived damaged.\n\n-- \nAna Lima\n",
     )
     stack.imap.append(first.as_bytes())
-    answer = await _answer_to(stack, sender, 1)
+    answer = await answer_to(stack.smtp, sender, 1)
     headers = answer.message
     assert headers["Subject"] == "Re: Damaged parcel"
     assert headers["In-Reply-To"] == first["Message-ID"]
@@ -92,7 +56,7 @@ async def test_an_email_complaint_in_one_thread(stack: Stack, db: Database) -> N
     assert headers["To"] == sender
     assert headers.get_content_type() == "multipart/alternative"
     assert headers.get_body(preferencelist=("html",)) is not None
-    text = _text(answer)
+    text = text_of(answer)
     # One mail carries every reply of the turn.
     assert "I'm sorry to hear that" in text and "order number" in text
     # The mail is marked processed in the mailbox only once it is stored.
@@ -107,22 +71,22 @@ async def test_an_email_complaint_in_one_thread(stack: Stack, db: Database) -> N
         references=f"{first['Message-ID']} {headers['Message-ID']}",
     )
     stack.imap.append(reply.as_bytes())
-    options = await _answer_to(stack, sender, 2)
+    options = await answer_to(stack.smtp, sender, 2)
     assert options.message["In-Reply-To"] == reply["Message-ID"]
     assert options.message["References"].split() == [
         first["Message-ID"],
         headers["Message-ID"],
         reply["Message-ID"],
     ]
-    assert "2. Replacement" in _text(options)
+    assert "2. Replacement" in text_of(options)
 
     choice = customer_mail(
         sender, "Re: Damaged parcel", "2", in_reply_to=options.message["Message-ID"]
     )
     stack.imap.append(choice.as_bytes())
-    confirmation = await _answer_to(stack, sender, 3)
-    case_id = CASE_ID.search(_text(confirmation))
-    assert case_id, _text(confirmation)
+    confirmation = await answer_to(stack.smtp, sender, 3)
+    case_id = CASE_ID.search(text_of(confirmation))
+    assert case_id, text_of(confirmation)
 
     async with db.session() as session:
         complaint = await session.scalar(
@@ -157,9 +121,9 @@ async def test_a_new_thread_is_a_new_conversation_of_the_same_customer(
 ) -> None:
     sender = _address()
     stack.imap.append(customer_mail(sender, "Opening hours", "When are you open?").as_bytes())
-    await _answer_to(stack, sender, 1)
+    await answer_to(stack.smtp, sender, 1)
     stack.imap.append(customer_mail(sender, "Returns", "How do I return an item?").as_bytes())
-    second = await _answer_to(stack, sender, 2)
+    second = await answer_to(stack.smtp, sender, 2)
     assert second.message["Subject"] == "Re: Returns"
     async with db.session() as session:
         rows = list(
@@ -183,14 +147,15 @@ async def test_a_mail_without_text_gets_a_polite_answer_and_a_duplicate_none(
         b"%PDF-1.4 invoice", maintype="application", subtype="pdf", filename="invoice.pdf"
     )
     raw = empty.as_bytes()
-    stack.imap.append(raw)
-    answer = await _answer_to(stack, sender, 1)
-    assert _text(answer).strip().startswith(NO_TEXT_REPLY)
+    first = stack.imap.append(raw)
+    answer = await answer_to(stack.smtp, sender, 1)
+    assert text_of(answer).strip().startswith(say(Text.EMAIL_NO_TEXT))
     assert answer.message["Subject"] == "Re: Your message"
-    # The same mail delivered again (same Message-ID) is not answered twice.
-    stack.imap.append(raw)
-    await asyncio.sleep(6)
-    assert len([m for m in stack.smtp.received if sender in m.envelope_to]) == 1
+    # The same mail delivered again (same Message-ID) is not answered twice: once the app
+    # is done with the copy, there is still the one answer.
+    again = stack.imap.append(raw)
+    await wait_until_handled(stack.imap, first, again)
+    assert len(answers_to(stack.smtp, sender)) == 1
 
 
 async def test_attachments_are_kept_or_refused_with_a_reason(stack: Stack, db: Database) -> None:
@@ -204,7 +169,7 @@ async def test_attachments_are_kept_or_refused_with_a_reason(stack: Stack, db: D
         b"MZ\x90\x00", maintype="application", subtype="x-msdownload", filename="setup.exe"
     )
     stack.imap.append(mail.as_bytes())
-    answer = _text(await _answer_to(stack, sender, 1))
+    answer = text_of(await answer_to(stack.smtp, sender, 1))
     assert "order number" in answer
     assert "I couldn't keep some of your attachments (scan.pdf: " in answer
     assert "setup.exe: " in answer

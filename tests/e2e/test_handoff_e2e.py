@@ -14,68 +14,33 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bot import store
-from bot.db import Database
-from bot.models import (
-    AgentStatus,
-    AuditEvent,
-    Channel,
-    ChannelIdentity,
-    Conversation,
-    ConversationStatus,
-    Handoff,
-    HandoffKind,
-    HandoffStatus,
-    utcnow,
-)
+from bot.core.db import Database
+from bot.core.models import AuditEvent, Conversation, ConversationStatus, utcnow
+from bot.core.store.customers import upsert_customer
+from bot.testing.seed import agent_on_duty, waiting_customer
 from handoff.auth import issue_token
-from tests.e2e.conftest import TWILIO_NUMBER, Stack
+from handoff.models import HandoffKind, HandoffStatus
+from handoff.store.agents import create_agent
+from handoff.store.queue import abandon_handoff
+from handoff.store.steps import agent_load
 from tests.support.agents import sign_off
 from tests.support.chat import ChatClient
-from tests.support.phone import Phone
+from tests.support.lookups import handoff_of
+from tests.support.phone import phone_texting
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 
 
-def _phone(stack: Stack, db: Database, http: httpx.AsyncClient, number: str) -> Phone:
-    return Phone(
-        number=number,
-        app_url=stack.app_url,
-        twilio_number=TWILIO_NUMBER,
-        twilio=stack.twilio,
-        database=db,
-        http=http,
-    )
-
-
-async def _handoff_of(db: Database, address: str) -> Handoff:
-    async with db.session() as session:
-        handoff = await session.scalar(
-            select(Handoff)
-            .join(Conversation, Handoff.conversation_id == Conversation.id)
-            .join(ChannelIdentity, ChannelIdentity.customer_id == Conversation.customer_id)
-            .where(ChannelIdentity.address == address)
-            .order_by(Handoff.id.desc())
-            .limit(1)
-        )
-        assert handoff is not None
-        return handoff
-
-
 async def _agent(db: Database, *skills: str, capacity: int) -> int:
     async with db.session() as session:
-        agent = await store.create_agent(
-            session=session,
+        return await agent_on_duty(
+            session,
             email=f"{'-'.join(skills)}-{capacity}-{id(db)}@shop.example",
             display_name="Test agent",
-            password_hash="x",
             skills=skills,
             capacity=capacity,
         )
-        await store.set_agent_status(
-            session=session, agent_id=agent.id, status=AgentStatus.AVAILABLE
-        )
-        return agent.id
 
 
 async def test_nobody_on_duty_keeps_the_request_and_offers_a_callback(
@@ -95,7 +60,7 @@ async def test_nobody_on_duty_keeps_the_request_and_offers_a_callback(
     assert booked["text"] == (
         "Thank you. Our General help team will call you back on +442079460018, shortly."
     )
-    handoff = await _handoff_of(db, chat.user_id)
+    handoff = await handoff_of(db, chat.user_id)
     # The same request, now a call back, in the same place in the queue.
     assert (handoff.queue, handoff.status, handoff.kind, handoff.reason) == (
         "support.general",
@@ -113,19 +78,19 @@ async def test_a_closed_queue_says_so_and_keeps_the_request(stack: Stack, db: Da
         replies = await chat.say("can I speak to someone")
     # The complaint was not finished, so there is no case ID to give yet.
     assert replies[-1]["text"].startswith("Our Complaints team isn't available right now")
-    handoff = await _handoff_of(db, chat.user_id)
+    handoff = await handoff_of(db, chat.user_id)
     assert handoff.queue == "support.complaints"
 
 
 async def test_a_callback_by_sms_is_booked_on_the_customers_number(
     stack: Stack, db: Database, http: httpx.AsyncClient
 ) -> None:
-    phone = _phone(stack, db, http, "+14155557301")
+    phone = phone_texting(stack, db, http, "+14155557301")
     (reply,) = await phone.text("can someone call me back please")
     assert reply == (
         "Thank you. Our General help team will call you back on +14155557301, shortly."
     )
-    handoff = await _handoff_of(db, phone.number)
+    handoff = await handoff_of(db, phone.number)
     assert (handoff.kind, handoff.callback_number) == (HandoffKind.CALLBACK, "+14155557301")
 
 
@@ -150,14 +115,14 @@ async def test_a_free_agent_takes_a_vip_at_once(
 ) -> None:
     number = "+14155557302"
     async with db.session() as session:
-        await store.upsert_customer(session=session, phone=number, is_vip=True)
+        await upsert_customer(session=session, phone=number, is_vip=True)
     agent = await _agent(db, "orders", capacity=1)
     try:
-        phone = _phone(stack, db, http, number)
+        phone = phone_texting(stack, db, http, number)
         offer = await phone.text("where is my parcel? it should have arrived by now")
         assert "1. Yes, please" in offer[-1]
         (reply,) = await phone.text("1")
-        handoff = await _handoff_of(db, number)
+        handoff = await handoff_of(db, number)
         async with db.session() as session:
             conversation = await session.get_one(Conversation, handoff.conversation_id)
     finally:
@@ -205,7 +170,7 @@ async def test_a_high_priority_complaint_goes_straight_to_people(
         r"Your complaint stays open in the meantime under case ID CMP-\w{5}\.",
         replies[2]["text"],
     )
-    handoff = await _handoff_of(db, chat.user_id)
+    handoff = await handoff_of(db, chat.user_id)
     assert handoff.reason == "high-priority complaint"
     assert handoff.complaint_priority is not None and handoff.complaint_priority.value == "high"
 
@@ -218,24 +183,17 @@ async def test_two_app_instances_assign_each_conversation_once(
     waiting = []
     async with db.session() as session:
         for n in range(24):
-            stored = await store.record_inbound(
-                session=session,
-                channel=Channel.SMS,
+            handoff = await waiting_customer(
+                session,
                 address=f"+1415559{n:04d}",
+                queue="sales.orders",
                 text="where is my order?",
                 external_id=f"SM-race-{n}",
-                idle_after=timedelta(hours=1),
-            )
-            handoff = await store.enqueue_handoff(
-                session=session,
-                conversation_id=stored.conversation.id,
-                queue="sales.orders",
-                reason="request_human",
             )
             waiting.append(handoff.id)
         agents = [
             (
-                await store.create_agent(
+                await create_agent(
                     session=session,
                     email=f"racer{n}@shop.example",
                     display_name=f"Racer {n}",
@@ -267,7 +225,7 @@ async def test_two_app_instances_assign_each_conversation_once(
                 )
             )
         async with db.session() as session:
-            loads = [await store.agent_load(session=session, agent_id=a) for a in agents]
+            loads = [await agent_load(session=session, agent_id=a) for a in agents]
             assignments = Counter(
                 await session.scalars(
                     select(AuditEvent.entity_id).where(
@@ -281,7 +239,7 @@ async def test_two_app_instances_assign_each_conversation_once(
             await sign_off(db, agent_id)
         async with db.session() as session:
             for handoff_id in waiting:
-                await store.abandon_handoff(session=session, handoff_id=handoff_id, reason="test")
+                await abandon_handoff(session=session, handoff_id=handoff_id, reason="test")
     # 6 agents x 3 seats, filled from the 24 waiting (and any other test left in the queue),
     # and no conversation assigned twice.
     assert loads == [3] * 6

@@ -13,9 +13,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from adapters.sms import EMPTY_TWIML, STARTED_AGAIN
-from bot.db import Database
-from bot.models import (
+from adapters.sms.render import EMPTY_TWIML
+from bot.core.db import Database
+from bot.core.models import (
     Attachment,
     AuditEvent,
     Channel,
@@ -26,10 +26,11 @@ from bot.models import (
     Message,
     MessageStatus,
 )
+from bot.core.texts import Text, say
 from bot.processes import app_environment
-from tests.e2e.conftest import TWILIO_NUMBER, Stack
-from tests.support.phone import Phone
-from tests.support.twilio_webhooks import new_sid, signature, sms_params, webhook_headers
+from bot.testing.twilio_webhooks import new_sid, signature, sms_params, webhook_headers
+from tests.support.phone import Phone, phone_texting
+from tests.support.stack import TWILIO_NUMBER, Stack
 
 pytestmark = pytest.mark.integration
 
@@ -43,18 +44,8 @@ def _number() -> str:
 
 @pytest.fixture
 def phone(stack: Stack, db: Database, http: httpx.AsyncClient) -> Phone:
-    return _phone(stack, db, http, stack.app_url)
-
-
-def _phone(stack: Stack, db: Database, http: httpx.AsyncClient, app_url: str) -> Phone:
-    return Phone(
-        number=_number(),
-        app_url=app_url,
-        twilio_number=TWILIO_NUMBER,
-        twilio=stack.twilio,
-        database=db,
-        http=http,
-    )
+    """A phone with a number no other test used, texting the stack's app."""
+    return phone_texting(stack, db, http, _number())
 
 
 async def _inbound(db: Database, number: str) -> list[Message]:
@@ -163,7 +154,7 @@ async def test_stop_start_and_help(stack: Stack, phone: Phone, db: Database) -> 
     assert await phone.text("STOP") == []  # Twilio itself confirms an opt-out
     # Opted out: the message is stored and answered, but nothing is sent.
     assert await phone.text("where is my order?") == []
-    assert await phone.text("START") == [STARTED_AGAIN]
+    assert await phone.text("START") == [say(Text.SMS_STARTED_AGAIN)]
     (help_text,) = await phone.text("HELP")
     assert "STOP" in help_text
     inbound = await _inbound(db, phone.number)
@@ -257,7 +248,7 @@ def twiml_app(stack: Stack) -> Iterator[str]:
 async def test_twiml_mode_answers_in_the_webhook(
     stack: Stack, twiml_app: str, db: Database, http: httpx.AsyncClient
 ) -> None:
-    phone = _phone(stack, db, http, twiml_app)
+    phone = phone_texting(stack, db, http, _number(), app_url=twiml_app)
     sent = len(stack.twilio.requests_to("/Messages.json"))
     response = await phone.send("hello")
     assert response.status_code == 200

@@ -12,8 +12,8 @@ import pytest
 import websockets
 from sqlalchemy import select
 
-from bot.db import Database
-from bot.models import (
+from bot.core.db import Database
+from bot.core.models import (
     AuditEvent,
     Channel,
     ChannelIdentity,
@@ -25,8 +25,9 @@ from bot.models import (
     Message,
     MessageStatus,
 )
-from tests.e2e.conftest import Stack
 from tests.support.chat import ChatClient
+from tests.support.stack import Stack
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -46,14 +47,6 @@ async def _messages(db: Database, user_id: str) -> list[Message]:
 
 def _texts(replies: list[dict[str, Any]]) -> list[str]:
     return [r["text"] for r in replies]
-
-
-async def _wait_for(predicate: Any, timeout: float = 30.0) -> None:
-    for _ in range(int(timeout * 4)):
-        if await predicate():
-            return
-        await asyncio.sleep(0.25)
-    raise AssertionError("condition not met in time")
 
 
 async def test_complaint_then_its_status(stack: Stack, db: Database) -> None:
@@ -188,7 +181,7 @@ async def test_rest_endpoint_and_its_errors(stack: Stack) -> None:
             response = await http.post(url, content=content)
             assert response.status_code == status, (content[:40], response.text)
             if code:
-                assert response.json()["error"] == code
+                assert response.json()["code"] == code
 
 
 async def test_features_not_built_yet_say_so_and_offer_a_person(stack: Stack, db: Database) -> None:
@@ -261,7 +254,7 @@ async def test_rasa_down_message_saved_then_answered(stack: Stack, db: Database)
         inbound = [m for m in await _messages(db, chat.user_id) if m.direction.value == "inbound"]
         return all(m.status is MessageStatus.ANSWERED for m in inbound)
 
-    await _wait_for(all_answered)
+    await wait_for(all_answered, what="every message answered")
 
 
 async def test_action_server_down_message_saved_then_answered(stack: Stack, db: Database) -> None:
@@ -283,10 +276,9 @@ async def test_action_server_down_message_saved_then_answered(stack: Stack, db: 
 
 
 def _turn_lines(stack: Stack) -> list[dict[str, Any]]:
-    log_path = stack.settings.var_dir / "log" / "app.log"
     return [
         json.loads(line)
-        for line in log_path.read_text().splitlines()
+        for line in stack.app_log.read_text().splitlines()
         if line.startswith("{") and '"event": "turn"' in line
     ]
 
@@ -299,7 +291,7 @@ async def test_each_turn_is_one_structured_log_line(stack: Stack) -> None:
     async def logged() -> bool:
         return len(_turn_lines(stack)) > before
 
-    await _wait_for(logged, timeout=10)
+    await wait_for(logged, timeout=10, what="the turn logged")
     new = _turn_lines(stack)[before:]
     assert len(new) == 1
     (turn,) = new

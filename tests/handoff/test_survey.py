@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from bot.core.texts import say
 from handoff.survey import STATEMENTS, parse_score, question
 
 
 def test_questions_are_numbered_and_the_first_explains_the_scale() -> None:
     assert question(0).startswith("Before you go, three quick statements.")
-    assert question(0).endswith(f"1/3: {STATEMENTS[0]}")
-    assert question(2) == f"3/3: {STATEMENTS[2]}"
+    assert question(0).endswith(f"1/3: {say(STATEMENTS[0])}")
+    assert question(2) == f"3/3: {say(STATEMENTS[2])}"
 
 
 @pytest.mark.parametrize(("text", "score"), [("4", 4), (" 5 ", 5), ("1.", 1), ("3!", 3)])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot import store
-from bot.db import Database
-from bot.models import AgentStatus, Handoff, HandoffStatus
+from bot.core.db import Database
+from handoff.models import AgentStatus, Handoff, HandoffStatus
+from handoff.store import agent_actions, agents
 
 
 async def sign_off(db: Database, agent_id: int) -> None:
@@ -22,5 +22,9 @@ async def sign_off(db: Database, agent_id: int) -> None:
             )
         )
         for handoff_id in list(assigned):
-            await store.resolve_handoff(session=session, handoff_id=handoff_id, agent_id=agent_id)
-        await store.set_agent_status(session=session, agent_id=agent_id, status=AgentStatus.OFFLINE)
+            await agent_actions.resolve_handoff(
+                session=session, handoff_id=handoff_id, agent_id=agent_id
+            )
+        await agents.set_agent_status(
+            session=session, agent_id=agent_id, status=AgentStatus.OFFLINE
+        )

@@ -30,7 +30,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from tests.support.ports import free_port
+from bot.testing.ports import free_port
 
 DOVECOT = os.environ.get("TEST_DOVECOT", "/usr/sbin/dovecot")
 START_TIMEOUT_SECONDS = 15.0

@@ -9,10 +9,11 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from bot.db import Database
-from bot.models import Direction, Message, MessageStatus
-from tests.support.fake_twilio import FakeTwilio
-from tests.support.twilio_webhooks import new_sid, signed_post, sms_params
+from bot.core.db import Database
+from bot.core.models import Direction, Message, MessageStatus
+from bot.testing.twilio_api import FakeTwilio
+from bot.testing.twilio_webhooks import new_sid, signed_post, sms_params
+from tests.support.stack import TWILIO_NUMBER, Stack
 
 ANSWER_TIMEOUT = 60.0
 
@@ -83,3 +84,18 @@ class Phone:
         bodies = self.received()
         fresh, self._seen = bodies[self._seen :], len(bodies)
         return fresh
+
+
+def phone_texting(
+    stack: Stack, db: Database, http: httpx.AsyncClient, number: str, *, app_url: str = ""
+) -> Phone:
+    """The phone with `number`, texting the stack's Twilio number; the webhook it reaches is
+    the stack's app, or another app instance at `app_url`."""
+    return Phone(
+        number=number,
+        app_url=app_url or stack.app_url,
+        twilio_number=TWILIO_NUMBER,
+        twilio=stack.twilio,
+        database=db,
+        http=http,
+    )
