@@ -19,9 +19,26 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.core.attachments import AttachmentStore
+from bot.core.background import BackgroundTasks
+from bot.core.db import Database
 from bot.core.messages import BotReply, Button, StoredReply
 from bot.core.models import Channel
+from bot.core.pipeline import MessagePipeline
+from bot.core.settings import Settings
 from bot.core.texts import Text, say
+
+
+@dataclass(frozen=True)
+class ChannelContext:
+    """What a channel uses of the core: its settings, the store, the message path (with the
+    deliveries), background work, and where customers' files are kept."""
+
+    settings: Settings
+    database: Database
+    pipeline: MessagePipeline
+    background: BackgroundTasks
+    attachments: AttachmentStore
 
 
 class PushChannel(Protocol):

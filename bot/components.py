@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.contract import PushChannel
+from adapters.contract import ChannelContext, PushChannel
 from adapters.email.channel import build_email_channel
 from adapters.email.imap import MailboxPoller
 from adapters.sms.channel import SmsChannel
@@ -50,19 +50,17 @@ class Components:
         push: list[PushChannel] = [hub]
         if twilio is not None:
             push.extend(_sms_senders(core, twilio))
+        context = ChannelContext(
+            core.settings, core.database, core.pipeline, core.background, core.attachments
+        )
         mailbox = None
         if settings.email_enabled:
-            email, mailbox = build_email_channel(
-                settings=settings,
-                database=core.database,
-                pipeline=core.pipeline,
-                attachments=core.attachments,
-            )
+            email, mailbox = build_email_channel(context)
             push.append(email)
         _register(core, push)
-        return cls(
-            core, handoff, hub, twilio, _sms(core, twilio), _voice(core, handoff, twilio), mailbox
-        )
+        sms = SmsChannel(context, twilio=twilio)
+        voice = VoiceCalls(context, escalations=handoff.escalations, twilio=twilio)
+        return cls(core, handoff, hub, twilio, sms, voice, mailbox)
 
     def app_state(self) -> dict[str, object]:
         """What routes may depend on, by the names the dependency aliases use
@@ -144,28 +142,6 @@ def _register(core: CoreServices, channels: Sequence[PushChannel]) -> None:
         core.deliveries.register(
             channel.channel, channel.push, resend_pending=channel.resends_pending
         )
-
-
-def _sms(core: CoreServices, twilio: TwilioRest | None) -> SmsChannel:
-    return SmsChannel(
-        settings=core.settings,
-        database=core.database,
-        pipeline=core.pipeline,
-        background=core.background,
-        attachments=core.attachments,
-        twilio=twilio,
-    )
-
-
-def _voice(core: CoreServices, handoff: HandoffServices, twilio: TwilioRest | None) -> VoiceCalls:
-    return VoiceCalls(
-        settings=core.settings,
-        database=core.database,
-        pipeline=core.pipeline,
-        background=core.background,
-        escalations=handoff.escalations,
-        twilio=twilio,
-    )
 
 
 def _mailbox_state(poller: MailboxPoller | None) -> dict[str, Any]:

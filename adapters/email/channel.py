@@ -13,19 +13,17 @@ from email.utils import make_msgid
 
 import structlog
 
+from adapters.contract import ChannelContext
 from adapters.email.errors import EmailDeliveryError
 from adapters.email.imap import MailboxPoller
 from adapters.email.parse import AUTO_REPLY, NO_TEXT, ParsedEmail, parse_inbound
 from adapters.email.render import render_outbound
 from adapters.email.smtp import SmtpSender
 from adapters.email.thread import EmailThread
-from bot.core.attachments import AttachmentRejected, AttachmentStore
-from bot.core.db import Database
+from bot.core.attachments import AttachmentRejected
 from bot.core.intents import LocalIntent
 from bot.core.messages import BotReply, InvalidMessage, StoredReply
 from bot.core.models import Channel, Message
-from bot.core.pipeline import MessagePipeline
-from bot.core.settings import Settings
 from bot.core.store import deliveries, outbound
 from bot.core.store.inbound import AttachmentRef
 from bot.core.texts import Text, say
@@ -45,25 +43,14 @@ class EmailChannel:
     channel = Channel.EMAIL
     resends_pending = True
 
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        database: Database,
-        pipeline: MessagePipeline,
-        attachments: AttachmentStore,
-        sender: SmtpSender,
-    ) -> None:
-        self._settings = settings
-        self._database = database
-        self._pipeline = pipeline
-        self._attachments = attachments
+    def __init__(self, context: ChannelContext, *, sender: SmtpSender) -> None:
+        self._context = context
         self._sender = sender
-        self._domain = settings.email_from_address.rpartition("@")[2] or "localhost"
+        self._domain = context.settings.email_from_address.rpartition("@")[2] or "localhost"
 
     async def on_message(self, raw: bytes) -> None:
         """Store one mail and answer it (raising leaves it in the mailbox to try again)."""
-        settings = self._settings
+        settings = self._context.settings
         try:
             # Parsing a big HTML mail takes seconds of CPU: not on the event loop.
             parsed = await asyncio.to_thread(
@@ -81,7 +68,7 @@ class EmailChannel:
         if rejected:
             metadata["rejected_attachments"] = [list(r) for r in rejected]
         inbound = inbound.model_copy(update={"metadata": metadata})
-        pipeline = self._pipeline
+        pipeline = self._context.pipeline
         if not parsed.problem:
             inbound = await pipeline.with_chosen_option(inbound)
         accepted = await pipeline.accept(inbound, attachments=refs)
@@ -114,7 +101,7 @@ class EmailChannel:
         for attachment in parsed.attachments:
             try:
                 refs.append(
-                    self._attachments.save(
+                    self._context.attachments.save(
                         attachment.data,
                         content_type=attachment.content_type,
                         filename=attachment.filename,
@@ -137,7 +124,7 @@ class EmailChannel:
         # Replies waiting since an outage may answer several mails: each goes to its thread.
         groups: dict[int | None, list[StoredReply]] = {}
         threads: dict[int | None, EmailThread] = {}
-        async with self._database.session() as session:
+        async with self._context.database.session() as session:
             for reply in replies:
                 outbound = await session.get_one(Message, reply.message_id)
                 answered_id = outbound.in_reply_to_id
@@ -153,8 +140,8 @@ class EmailChannel:
         mail = render_outbound(
             [r.reply for r in replies],
             thread=thread,
-            from_address=self._settings.email_from_address,
-            from_name=self._settings.email_from_name,
+            from_address=self._context.settings.email_from_address,
+            from_name=self._context.settings.email_from_name,
             to_address=address,
             message_id=message_id,
         )
@@ -165,10 +152,10 @@ class EmailChannel:
             log.warning("email_send_failed", permanent=error.permanent, reason=str(error))
             if not error.permanent:
                 return False
-            async with self._database.session() as session:
+            async with self._context.database.session() as session:
                 await outbound.mark_failed(session=session, message_ids=ids, error=str(error))
             return True
-        async with self._database.session() as session:
+        async with self._context.database.session() as session:
             for reply_id in ids:
                 deliveries.record_delivery(
                     session=session,
@@ -188,14 +175,9 @@ def _thread_refs(parsed: ParsedEmail) -> list[str]:
     return refs
 
 
-def build_email_channel(
-    *,
-    settings: Settings,
-    database: Database,
-    pipeline: MessagePipeline,
-    attachments: AttachmentStore,
-) -> tuple[EmailChannel, MailboxPoller]:
+def build_email_channel(context: ChannelContext) -> tuple[EmailChannel, MailboxPoller]:
     """The email channel and its mailbox poller, from the settings (not started)."""
+    settings = context.settings
     security = settings.smtp_security
     sender = SmtpSender(
         host=settings.smtp_host,
@@ -205,13 +187,7 @@ def build_email_channel(
         use_tls=security == "tls",
         start_tls=security == "starttls",
     )
-    channel = EmailChannel(
-        settings=settings,
-        database=database,
-        pipeline=pipeline,
-        attachments=attachments,
-        sender=sender,
-    )
+    channel = EmailChannel(context, sender=sender)
     poller = MailboxPoller(
         host=settings.imap_host,
         port=settings.imap_port,

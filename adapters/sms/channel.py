@@ -9,18 +9,16 @@ from dataclasses import replace
 
 import structlog
 
+from adapters.contract import ChannelContext
 from adapters.sms.parse import Keyword, keyword_of
 from adapters.sms.render import EMPTY_TWIML, render_twiml
 from adapters.sms.sender import fail_if_opted_out
 from adapters.twilio.rest import TwilioError, TwilioRest
-from bot.core.attachments import AttachmentRejected, AttachmentStore
-from bot.core.background import BackgroundTasks
-from bot.core.db import Database
+from bot.core.attachments import AttachmentRejected
 from bot.core.intents import LocalIntent
 from bot.core.messages import BotReply, InboundMessage
 from bot.core.models import Channel, MessageStatus
-from bot.core.pipeline import Accepted, MessagePipeline, Turn
-from bot.core.settings import Settings
+from bot.core.pipeline import Accepted, Turn
 from bot.core.store import customers
 from bot.core.store import inbound as inbound_store
 from bot.core.texts import Text, say
@@ -37,64 +35,52 @@ KEYWORD_INTENTS = {
 class SmsChannel:
     """Answers the messages Twilio posts; the TwiML each webhook answers with."""
 
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        database: Database,
-        pipeline: MessagePipeline,
-        background: BackgroundTasks,
-        attachments: AttachmentStore,
-        twilio: TwilioRest | None,
-    ) -> None:
-        self._settings = settings
-        self._database = database
-        self._pipeline = pipeline
-        self._background = background
-        self._attachments = attachments
+    def __init__(self, context: ChannelContext, *, twilio: TwilioRest | None) -> None:
+        self._context = context
         self._twilio = twilio
 
     @property
     def twiml_mode(self) -> bool:
         """Whether replies go back in the webhook's answer (else through the REST API)."""
-        return self._settings.sms_reply_mode == "twiml"
+        return self._context.settings.sms_reply_mode == "twiml"
 
     async def receive(self, inbound: InboundMessage) -> str:
         """Store and answer one message; the TwiML for Twilio (empty in REST mode)."""
         keyword = keyword_of(inbound.text)
         if keyword is None and not inbound.metadata.get("unreadable"):
-            inbound = await self._pipeline.with_chosen_option(inbound)
-        accepted = await self._pipeline.accept(inbound)
+            inbound = await self._context.pipeline.with_chosen_option(inbound)
+        accepted = await self._context.pipeline.accept(inbound)
         if not accepted.stored.created:
             # Twilio redelivered it: processed once; in TwiML mode the answer is given again.
             if not self.twiml_mode:
                 return EMPTY_TWIML
-            turn = await self._pipeline.respond(accepted, push=False)
+            turn = await self._context.pipeline.respond(accepted, push=False)
             return render_twiml([r.reply for r in turn.replies])
         if keyword is not None or not inbound.text or inbound.metadata.get("unreadable"):
             return await self._hand_over(inbound, await self._answer_here(accepted, keyword))
         if self.twiml_mode:
             return await self._hand_over(inbound, await self._answer(accepted, push=False))
-        self._background.spawn(self._answer(accepted, push=True), name="sms-turn")
+        self._context.background.spawn(self._answer(accepted, push=True), name="sms-turn")
         return EMPTY_TWIML
 
     async def _answer(self, accepted: Accepted, *, push: bool) -> Turn:
         _, rejected = await self.save_media(accepted)
-        turn = await self._pipeline.respond(accepted, push=False)
+        turn = await self._context.pipeline.respond(accepted, push=False)
         if rejected and turn.status is MessageStatus.ANSWERED:
             note = BotReply(text=say(Text.SMS_FILE_REFUSED, reason=rejected[0]))
             turn = replace(
-                turn, replies=(*turn.replies, await self._pipeline.add_reply(accepted, note))
+                turn,
+                replies=(*turn.replies, await self._context.pipeline.add_reply(accepted, note)),
             )
         if push:
-            await self._pipeline.deliveries.deliver(
+            await self._context.pipeline.deliveries.deliver(
                 Channel.SMS, accepted.inbound.sender_id, turn.replies
             )
         return turn
 
     async def _answer_here(self, accepted: Accepted, keyword: Keyword | None) -> Turn:
         if keyword in (Keyword.STOP, Keyword.START):
-            async with self._database.session() as session:
+            async with self._context.database.session() as session:
                 await customers.set_opt_out(
                     session=session,
                     channel=Channel.SMS,
@@ -103,7 +89,7 @@ class SmsChannel:
                 )
         replies = await self._local_replies(accepted, keyword)
         intent = KEYWORD_INTENTS[keyword] if keyword else LocalIntent.SMS_UNREADABLE_OR_MEDIA_ONLY
-        return await self._pipeline.answer_without_rasa(accepted, replies, intent=intent)
+        return await self._context.pipeline.answer_without_rasa(accepted, replies, intent=intent)
 
     async def _local_replies(self, accepted: Accepted, keyword: Keyword | None) -> list[BotReply]:
         if keyword is Keyword.STOP:  # Twilio itself confirms the opt-out to the customer
@@ -111,7 +97,7 @@ class SmsChannel:
         if keyword is Keyword.START:
             return [BotReply(text=say(Text.SMS_STARTED_AGAIN))]
         if keyword is Keyword.HELP:
-            return [BotReply(text=self._settings.sms_help_text)]
+            return [BotReply(text=self._context.settings.sms_help_text)]
         if accepted.inbound.metadata.get("unreadable"):
             return [BotReply(text=say(Text.SMS_UNREADABLE))]
         saved, rejected = await self.save_media(accepted)
@@ -120,11 +106,11 @@ class SmsChannel:
         return [BotReply(text=say(Text.SMS_MEDIA_REFUSED, reason=rejected[0]))]
 
     async def _hand_over(self, inbound: InboundMessage, turn: Turn) -> str:
-        deliveries = self._pipeline.deliveries
+        deliveries = self._context.pipeline.deliveries
         if not self.twiml_mode:
             await deliveries.deliver(Channel.SMS, inbound.sender_id, turn.replies)
             return EMPTY_TWIML
-        if await fail_if_opted_out(self._database, inbound.sender_id, turn.replies):
+        if await fail_if_opted_out(self._context.database, inbound.sender_id, turn.replies):
             return EMPTY_TWIML
         await deliveries.mark_delivered(turn.replies)
         return render_twiml([r.reply for r in turn.replies])
@@ -144,7 +130,7 @@ class SmsChannel:
             except (AttachmentRejected, TwilioError) as error:
                 log.warning("mms_media_rejected", url=item.get("url"), reason=str(error))
                 rejected.append(str(error))
-        async with self._database.session() as session:
+        async with self._context.database.session() as session:
             inbound_store.add_attachments(
                 session=session, message_id=accepted.stored.message.id, refs=refs
             )
@@ -154,7 +140,7 @@ class SmsChannel:
         self, twilio: TwilioRest, item: Mapping[str, str]
     ) -> inbound_store.AttachmentRef:
         # The declared type is checked before anything is downloaded.
-        attachments = self._attachments
+        attachments = self._context.attachments
         attachments.check(content_type=item.get("content_type", ""), size_bytes=0)
         data, content_type = await twilio.download_media(
             item["url"], max_bytes=attachments.max_bytes

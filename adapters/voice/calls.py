@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 
 import structlog
 
+from adapters.contract import ChannelContext
 from adapters.twilio.rest import TwilioRest
 from adapters.voice.parse import call_of, consent_for, needs_opt_in, parse_inbound
 from adapters.voice.render import (
@@ -29,13 +30,9 @@ from adapters.voice.render import (
     render_wait,
     spoken,
 )
-from bot.core.background import BackgroundTasks
-from bot.core.db import Database
 from bot.core.intents import LocalIntent
 from bot.core.messages import BotReply, InboundMessage, InvalidMessage, StoredReply
 from bot.core.models import Channel, MessageStatus, RecordingConsent
-from bot.core.pipeline import MessagePipeline
-from bot.core.settings import Settings
 from bot.core.store import calls, conversations, customers, outbound
 from bot.core.store import inbound as inbound_store
 from bot.core.texts import Text, say
@@ -54,30 +51,20 @@ class VoiceCalls:
     """Answers Twilio's voice webhooks for every call."""
 
     def __init__(
-        self,
-        *,
-        settings: Settings,
-        database: Database,
-        pipeline: MessagePipeline,
-        background: BackgroundTasks,
-        escalations: Escalations,
-        twilio: TwilioRest | None,
+        self, context: ChannelContext, *, escalations: Escalations, twilio: TwilioRest | None
     ) -> None:
-        self._settings = settings
-        self._database = database
-        self._pipeline = pipeline
-        self._background = background
+        self._context = context
         self._escalations = escalations
         self._twilio = twilio
-        self._voice = Voice.from_settings(settings)
+        self._voice = Voice.from_settings(context.settings)
 
     def incoming(self, form: Mapping[str, str]) -> str:
         """A call comes in: recording notice or opt-in (by country), then the greeting."""
         call_sid, _ = call_of(form)
         log.info("call_started", call_sid=call_sid, country=form.get("FromCountry"))
-        if not self._settings.voice_record_calls:
+        if not self._context.settings.voice_record_calls:
             return self._greeting()
-        if needs_opt_in(form, self._settings.voice_recording_opt_in_countries):
+        if needs_opt_in(form, self._context.settings.voice_recording_opt_in_countries):
             return render_consent_prompt(self._voice)
         return render_recording_notice(self._voice)
 
@@ -85,7 +72,7 @@ class VoiceCalls:
         """Store the caller's recording choice, start recording if allowed, greet."""
         call_sid, caller = call_of(form)
         consent = consent_for(form, choice)
-        async with self._database.session() as session:
+        async with self._context.database.session() as session:
             identity = await customers.resolve_identity(
                 session=session, channel=Channel.VOICE, address=caller
             )
@@ -93,13 +80,13 @@ class VoiceCalls:
                 session=session,
                 customer_id=identity.customer_id,
                 channel=Channel.VOICE,
-                idle_after=self._pipeline.idle_after,
+                idle_after=self._context.pipeline.idle_after,
             )
             await calls.set_recording_consent(
                 session=session, conversation_id=conversation.id, consent=consent, call_sid=call_sid
             )
         if consent is not RecordingConsent.DECLINED and self._twilio is not None:
-            self._background.spawn(self._start_recording(call_sid), name="call-recording")
+            self._context.background.spawn(self._start_recording(call_sid), name="call-recording")
         return self._greeting()
 
     async def gathered(
@@ -107,7 +94,9 @@ class VoiceCalls:
     ) -> str:
         """The caller's answer (speech or keypad) to the last prompt."""
         try:
-            inbound = parse_inbound(form, turn=turn, max_bytes=self._settings.max_message_bytes)
+            inbound = parse_inbound(
+                form, turn=turn, max_bytes=self._context.settings.max_message_bytes
+            )
         except InvalidMessage as error:
             if error.code == "malformed":
                 raise
@@ -121,7 +110,7 @@ class VoiceCalls:
     async def pending(self, form: Mapping[str, str], *, turn: int, waits: int) -> str:
         """The answer to a slow turn, once it is there."""
         call_sid, _ = call_of(form)
-        async with self._database.session() as session:
+        async with self._context.database.session() as session:
             message = await inbound_store.inbound_by_external_id(
                 session=session, channel=Channel.VOICE, external_id=f"{call_sid}:{turn}"
             )
@@ -144,7 +133,7 @@ class VoiceCalls:
         status = form.get("CallStatus", "")
         if status not in CALL_ENDED:
             return
-        async with self._database.session() as session:
+        async with self._context.database.session() as session:
             unspoken = await calls.end_call(session=session, call_sid=call_sid, status=status)
         log.info(
             "call_ended",
@@ -160,7 +149,7 @@ class VoiceCalls:
         waited = seconds(form.get("QueueTime"))
         position = await self._escalations.hold_position(handoff_id)
         # Taken, gone, waited too long, or nobody left to take it: out of the hold queue.
-        if position is None or waited >= self._settings.voice_max_hold_seconds:
+        if position is None or waited >= self._context.settings.voice_max_hold_seconds:
             return render_leave()
         announce = waited % HOLD_ANNOUNCE_EVERY_SECONDS < HOLD_PAUSE_SECONDS
         return render_hold(position if announce else None, voice=self._voice)
@@ -192,7 +181,7 @@ class VoiceCalls:
         # Say again what the caller did not answer: the greeting, or the last reply.
         last: list[str] = [say(Text.CALL_GREETING)]
         if turn > 1:
-            async with self._database.session() as session:
+            async with self._context.database.session() as session:
                 message = await outbound.last_reply_to(
                     session=session, channel=Channel.VOICE, address=call_of(form)[1]
                 )
@@ -215,7 +204,7 @@ class VoiceCalls:
         return render_goodbye(say(Text.CALL_NO_INPUT_GOODBYE), voice=self._voice)
 
     async def _request_callback(self, inbound: InboundMessage) -> None:
-        accepted = await self._pipeline.accept(inbound)
+        accepted = await self._context.pipeline.accept(inbound)
         if not accepted.stored.created:
             return
         await self._escalations.escalate(
@@ -228,27 +217,29 @@ class VoiceCalls:
         reply = BotReply(
             text=say(Text.CALL_CALLBACK_CONFIRMED), custom={"callback": inbound.sender_id}
         )
-        turn = await self._pipeline.answer_without_rasa(
+        turn = await self._context.pipeline.answer_without_rasa(
             accepted, [reply], intent=LocalIntent.CALLBACK
         )
-        await self._pipeline.deliveries.mark_delivered(turn.replies)
+        await self._context.pipeline.deliveries.mark_delivered(turn.replies)
 
     async def _with_keypad_choice(self, inbound: InboundMessage) -> InboundMessage:
         if inbound.metadata.get("input") != "dtmf":
             return inbound
         if inbound.text == "0":  # 0 is a person, on any menu
             return _as_request_human(inbound)
-        return await self._pipeline.with_chosen_option(inbound)
+        return await self._context.pipeline.with_chosen_option(inbound)
 
     async def _answer(self, inbound: InboundMessage, *, turn: int) -> str:
-        accepted = await self._pipeline.accept(inbound)
+        accepted = await self._context.pipeline.accept(inbound)
         work = asyncio.shield(
-            self._background.spawn(self._pipeline.respond(accepted, push=False), name="voice-turn")
+            self._context.background.spawn(
+                self._context.pipeline.respond(accepted, push=False), name="voice-turn"
+            )
         )
         try:
             # Twilio hangs up on a webhook after 15 s: a slow answer is fetched by /pending.
             answered = await asyncio.wait_for(
-                work, timeout=self._settings.voice_answer_timeout_seconds
+                work, timeout=self._context.settings.voice_answer_timeout_seconds
             )
         except TimeoutError:
             return render_wait(self._voice, turn=turn, waits=0)
@@ -262,7 +253,7 @@ class VoiceCalls:
         """Say the replies; then carry on with the assistant, or pass the caller to people
         (put through to the agent who has it, or on hold while the team is open and on duty;
         closed, nobody on duty or a call back booked: the assistant carries on)."""
-        await self._pipeline.deliveries.mark_delivered(replies)
+        await self._context.pipeline.deliveries.mark_delivered(replies)
         said = [r.reply for r in replies]
         handover = await self._escalations.caller_handover(conversation_id)
         if handover is not None and handover.agent is not None:
@@ -281,7 +272,7 @@ class VoiceCalls:
             said,
             agent_name=agent.display_name,
             agent_phone=agent.phone,
-            caller_id=self._settings.twilio_phone_number,
+            caller_id=self._context.settings.twilio_phone_number,
             voice=self._voice,
         )
 
