@@ -115,16 +115,7 @@ class MessagePipeline:
         claimed = Claimed(stored.message, stored.conversation, stored.identity)
         async with self._database.session() as session:
             turn = await self._finish(session, claimed, replies, intent=intent)
-        log.info(
-            "turn",
-            conversation_id=turn.conversation_id,
-            message_id=turn.message_id,
-            channel=accepted.inbound.channel.value,
-            status=turn.status.value,
-            intent=intent.value,
-            replies=len(turn.replies),
-            latency_ms=accepted.latency_ms(),
-        )
+        _log_turn(accepted, turn, intent=intent.value)
         return turn
 
     async def respond(self, accepted: Accepted, *, push: bool = True) -> Turn:
@@ -142,16 +133,7 @@ class MessagePipeline:
             turn = await self._answer_in_order(stored.message.id, stored.conversation.id)
         if push:
             await self._deliveries.deliver(inbound.channel, inbound.sender_id, turn.replies)
-        log.info(
-            "turn",
-            conversation_id=turn.conversation_id,
-            message_id=turn.message_id,
-            channel=inbound.channel.value,
-            status=turn.status.value,
-            duplicate=turn.duplicate,
-            replies=len(turn.replies),
-            latency_ms=accepted.latency_ms(),
-        )
+        _log_turn(accepted, turn, duplicate=turn.duplicate)
         return turn
 
     async def handle(self, inbound: InboundMessage, *, push: bool = True) -> Turn:
@@ -334,6 +316,20 @@ class MessagePipeline:
             return ()
         notice = BotReply(text=say(Text.SERVICE_TROUBLE), custom={"notice": "service_unavailable"})
         return (await _store_reply(session, message, notice),)
+
+
+def _log_turn(accepted: Accepted, turn: Turn, **extra: object) -> None:
+    # One line per customer turn, whoever answered it.
+    log.info(
+        "turn",
+        conversation_id=turn.conversation_id,
+        message_id=turn.message_id,
+        channel=accepted.inbound.channel.value,
+        status=turn.status.value,
+        replies=len(turn.replies),
+        latency_ms=accepted.latency_ms(),
+        **extra,
+    )
 
 
 def _thread_refs(inbound: InboundMessage) -> list[str] | None:

@@ -239,7 +239,7 @@ async def test_rasa_down_message_saved_then_answered(stack: Stack, db: Database)
             assert (await chat.frame())["type"] == "ack"
             assert await chat.replies() == []
             inbound = [
-                m for m in await _messages(db, chat.user_id) if m.direction.value == "inbound"
+                m for m in await _messages(db, chat.user_id) if m.direction is Direction.INBOUND
             ]
             assert [m.status for m in inbound] == [MessageStatus.AWAITING_RETRY] * 2
         finally:
@@ -251,7 +251,7 @@ async def test_rasa_down_message_saved_then_answered(stack: Stack, db: Database)
         assert "I'm a virtual assistant" in answered[-1]["text"]
 
     async def all_answered() -> bool:
-        inbound = [m for m in await _messages(db, chat.user_id) if m.direction.value == "inbound"]
+        inbound = [m for m in await _messages(db, chat.user_id) if m.direction is Direction.INBOUND]
         return all(m.status is MessageStatus.ANSWERED for m in inbound)
 
     await wait_for(all_answered, what="every message answered")
@@ -270,7 +270,7 @@ async def test_action_server_down_message_saved_then_answered(stack: Stack, db: 
         assert _texts(answered) == [
             "I can't find any complaints from you. If something went wrong, I can file one now."
         ]
-    inbound = [m for m in await _messages(db, chat.user_id) if m.direction.value == "inbound"]
+    inbound = [m for m in await _messages(db, chat.user_id) if m.direction is Direction.INBOUND]
     assert inbound[0].status is MessageStatus.ANSWERED
     assert inbound[0].attempts == 2
 
