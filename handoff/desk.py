@@ -163,11 +163,13 @@ class AgentDesk:
                 session=session, handoff_id=handoff_id, agent_id=agent.id
             )
         await self._router.dispatch()
-        await self._start_survey(handoff)
-        await self._resume_assistant(handoff)
+        sender_id = await self._start_survey(handoff)
+        await self._resume_assistant(sender_id)
         return handoff
 
-    async def _start_survey(self, handoff: Handoff) -> None:
+    async def _start_survey(self, handoff: Handoff) -> str:
+        # The survey's first question goes to the customer; the conversation's Rasa sender id
+        # comes back, for handing the conversation back to the assistant.
         async with self._database.session() as session:
             await survey_store.start_survey(session=session, handoff_id=handoff.id)
             notice = await outbound.record_notice(
@@ -176,17 +178,15 @@ class AgentDesk:
                 text=survey.question(0),
                 payload={"custom": {"notice": "survey"}},
             )
+            conversation = await session.get_one(Conversation, handoff.conversation_id)
         await self._announcer.deliver(notice)
+        return conversation.public_id
 
-    async def _resume_assistant(self, handoff: Handoff) -> None:
+    async def _resume_assistant(self, sender_id: str) -> None:
         # The app kept the customer's messages from Rasa while the agent had them; Rasa's side
         # drops any half-finished form so its next answer is a fresh one. If Rasa is away, the
         # conversation still goes on: the worst case is one stale question.
-        async with self._database.session() as session:
-            conversation = await session.get_one(Conversation, handoff.conversation_id)
         try:
-            await self._rasa.resume_cleanly(conversation.public_id)
+            await self._rasa.resume_cleanly(sender_id)
         except RasaError as error:
-            log.warning(
-                "rasa_resume_failed", conversation_id=conversation.public_id, error=str(error)
-            )
+            log.warning("rasa_resume_failed", conversation_id=sender_id, error=str(error))

@@ -31,11 +31,12 @@ from adapters.webchat.frames import (
 from adapters.webchat.hub import WebchatHub
 from bot.core.db import Database
 from bot.core.deps import DatabaseDep, PipelineDep, SettingsDep, from_app_state
-from bot.core.messages import InboundMessage, InvalidMessage
+from bot.core.messages import InvalidMessage
 from bot.core.models import Channel
 from bot.core.pipeline import MessagePipeline
 from bot.core.store import history as history_store
 from bot.core.store import outbound
+from bot.core.texts import Text, say
 
 log = structlog.get_logger("adapters.webchat")
 
@@ -99,32 +100,17 @@ async def _send_history_and_pending(
         await pipeline.deliveries.mark_delivered(replies)
 
 
-def _oversized(raw: str, max_bytes: int) -> bool:
-    # JSON framing around a maximal text (escapes can double it) must still fit.
-    return len(raw.encode("utf-8", "surrogatepass")) > 2 * max_bytes + FRAME_OVERHEAD_BYTES
-
-
-def _read_frame(raw: str | None, *, user_id: str, max_bytes: int) -> InboundMessage:
+def _decode_frame(raw: str | None, *, max_bytes: int) -> Any:
+    """The JSON of one text frame from the page (refused when binary, too big or not JSON)."""
     if raw is None:
         raise InvalidMessage("binary_not_supported", "Send text frames with JSON, not binary.")
-    if _oversized(raw, max_bytes):
+    # JSON framing around a maximal text (escapes can double it) must still fit.
+    if len(raw.encode("utf-8", "surrogatepass")) > 2 * max_bytes + FRAME_OVERHEAD_BYTES:
         raise InvalidMessage("message_too_long", f"Messages can be at most {max_bytes} bytes.", 413)
     try:
-        frame = json.loads(raw)
+        return json.loads(raw)
     except ValueError as error:
         raise InvalidMessage("malformed_json", "The frame is not valid JSON.", 400) from error
-    return parse_inbound(frame, user_id=user_id, max_bytes=max_bytes)
-
-
-def _client_id(raw: str | None, max_bytes: int) -> Any:
-    # The id the page gave its message, echoed with the answer about it (if it can be read).
-    if raw is None or _oversized(raw, max_bytes):
-        return None
-    try:
-        frame = json.loads(raw)
-    except ValueError:
-        return None
-    return frame.get("id") if isinstance(frame, dict) else None
 
 
 async def _handle_frame(
@@ -135,9 +121,11 @@ async def _handle_frame(
     event: Mapping[str, Any],
 ) -> None:
     raw = event.get("text")
-    client_id = _client_id(raw, max_bytes)
+    client_id = None  # the id the page gave its message, echoed with the answer about it
     try:
-        inbound = _read_frame(raw, user_id=user_id, max_bytes=max_bytes)
+        frame = _decode_frame(raw, max_bytes=max_bytes)
+        client_id = frame.get("id") if isinstance(frame, dict) else None
+        inbound = parse_inbound(frame, user_id=user_id, max_bytes=max_bytes)
     except InvalidMessage as error:
         await _send_error(websocket, error.code, error.reason, client_id)
         return
@@ -145,8 +133,7 @@ async def _handle_frame(
         accepted = await pipeline.accept(inbound)
     except Exception:
         log.exception("webchat_store_failed", user_id=user_id)
-        detail = "We couldn't take your message; please send it again."
-        await _send_error(websocket, "unavailable", detail, client_id)
+        await _send_error(websocket, "unavailable", say(Text.WEBCHAT_NOT_TAKEN), client_id)
         return
     await websocket.send_json({"type": "ack", "id": client_id})
     try:
@@ -156,8 +143,7 @@ async def _handle_frame(
             await websocket.send_json({"type": "replies", "messages": []})
     except Exception:
         log.exception("webchat_turn_failed", user_id=user_id)
-        detail = "Your message is saved; we'll answer it shortly."
-        await _send_error(websocket, "delayed", detail, client_id)
+        await _send_error(websocket, "delayed", say(Text.WEBCHAT_DELAYED), client_id)
 
 
 async def _send_error(websocket: WebSocket, code: str, detail: str, client_id: Any) -> None:

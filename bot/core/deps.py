@@ -12,12 +12,8 @@ from typing import Annotated, Any
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
-from bot.core.attachments import AttachmentStore
-from bot.core.background import BackgroundTasks
 from bot.core.db import Database
-from bot.core.delivery import Deliveries
 from bot.core.pipeline import MessagePipeline
-from bot.core.rasa_client import RasaClient
 from bot.core.settings import Settings
 
 
@@ -34,7 +30,3 @@ def from_app_state(name: str) -> Any:
 SettingsDep = Annotated[Settings, from_app_state("settings")]
 DatabaseDep = Annotated[Database, from_app_state("database")]
 PipelineDep = Annotated[MessagePipeline, from_app_state("pipeline")]
-DeliveriesDep = Annotated[Deliveries, from_app_state("deliveries")]
-BackgroundDep = Annotated[BackgroundTasks, from_app_state("background")]
-AttachmentsDep = Annotated[AttachmentStore, from_app_state("attachments")]
-RasaDep = Annotated[RasaClient, from_app_state("rasa")]

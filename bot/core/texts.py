@@ -19,6 +19,9 @@ class Text(enum.StrEnum):
     # Degraded replies, on channels that show no buttons or pictures
     OPTIONS_PROMPT = "options_prompt"
     IMAGE_LINK = "image_link"
+    # Web chat
+    WEBCHAT_NOT_TAKEN = "webchat_not_taken"
+    WEBCHAT_DELAYED = "webchat_delayed"
     # SMS
     SMS_STARTED_AGAIN = "sms_started_again"
     SMS_MEDIA_ONLY = "sms_media_only"
@@ -74,6 +77,8 @@ CATALOGUE: Mapping[Text, str] = {
     Text.GAVE_UP: "Sorry, I couldn't process that message. Could you try saying it another way?",
     Text.OPTIONS_PROMPT: "Reply with the number of your choice.",
     Text.IMAGE_LINK: "Image: {url}",
+    Text.WEBCHAT_NOT_TAKEN: "We couldn't take your message; please send it again.",
+    Text.WEBCHAT_DELAYED: "Your message is saved; we'll answer it shortly.",
     Text.SMS_STARTED_AGAIN: "You're subscribed again and will get our replies. How can I help?",
     Text.SMS_MEDIA_ONLY: (
         "Thanks, I've saved what you sent with your conversation. "
