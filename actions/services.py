@@ -57,16 +57,19 @@ class ConversationRef:
     channel: Channel
 
 
-async def conversation_of(tracker: Tracker, session: AsyncSession) -> ConversationRef:
-    """The stored conversation behind Rasa's sender id.
+class UnknownConversation(LookupError):
+    """Rasa's sender id is not a conversation the app started: nothing is done for it."""
 
-    A sender id we never issued (someone talking to Rasa directly) gets its own
-    customer, so complaints are still stored against someone.
-    """
+
+async def conversation_of(tracker: Tracker, session: AsyncSession) -> ConversationRef:
+    """The stored conversation behind Rasa's sender id; UnknownConversation for a sender id
+    the app never issued (the action server refuses those before any action runs)."""
     metadata = tracker.latest_message.get("metadata") or {}
     channel_name = str(metadata.get("channel"))
     channel = Channel(channel_name) if channel_name in Channel._value2member_map_ else Channel.RASA
-    conversation = await conversations.conversation_for_sender(
-        session=session, sender_id=tracker.sender_id[:128], channel=Channel.RASA
+    conversation = await conversations.conversation_by_public_id(
+        session=session, public_id=tracker.sender_id
     )
+    if conversation is None:
+        raise UnknownConversation("not a conversation the app started")
     return ConversationRef(conversation.customer_id, conversation.id, channel)

@@ -25,6 +25,7 @@ from bot.core.db import Database
 from bot.core.messages import BotReply, Button, StoredReply
 from bot.core.models import Channel
 from bot.core.pipeline import MessagePipeline
+from bot.core.rate_limits import RateLimits
 from bot.core.settings import Settings
 from bot.core.texts import Text, say
 
@@ -32,13 +33,14 @@ from bot.core.texts import Text, say
 @dataclass(frozen=True)
 class ChannelContext:
     """What a channel uses of the core: its settings, the store, the message path (with the
-    deliveries), background work, and where customers' files are kept."""
+    deliveries), background work, where customers' files are kept, and the rate limits."""
 
     settings: Settings
     database: Database
     pipeline: MessagePipeline
     background: BackgroundTasks
     attachments: AttachmentStore
+    rate_limits: RateLimits
 
 
 class PushChannel(Protocol):

@@ -51,7 +51,12 @@ class Components:
         if twilio is not None:
             push.extend(_sms_senders(core, twilio))
         context = ChannelContext(
-            core.settings, core.database, core.pipeline, core.background, core.attachments
+            core.settings,
+            core.database,
+            core.pipeline,
+            core.background,
+            core.attachments,
+            core.rate_limits,
         )
         mailbox = None
         if settings.email_enabled:
@@ -71,10 +76,12 @@ class Components:
             "settings": core.settings,
             "database": core.database,
             "pipeline": core.pipeline,
+            "rate_limits": core.rate_limits,
             "desk": handoff.desk,
             "console": handoff.console,
             "queues": handoff.queues,
             "watcher": handoff.watcher,
+            "sign_in": handoff.sign_in,
             "webchat_hub": self.webchat_hub,
             "sms": self.sms,
             "voice": self.voice,

@@ -22,7 +22,7 @@ ALLOWED = {
     "handoff": {"bot.core"},
     "adapters": {"bot.core", "handoff"},
     "actions": {"bot.core", "handoff"},
-    "bot": {"bot.core", "bot.testing", "handoff", "adapters"},
+    "bot": {"bot.core", "bot.testing", "handoff", "adapters", "actions"},
     "bench": {"bot.core", "bot.testing", "bot", "handoff", "adapters"},
     "tests": set(LAYERS),
 }

@@ -14,6 +14,7 @@ from starlette.requests import HTTPConnection
 
 from bot.core.db import Database
 from bot.core.pipeline import MessagePipeline
+from bot.core.rate_limits import RateLimits
 from bot.core.settings import Settings
 
 
@@ -30,3 +31,4 @@ def from_app_state(name: str) -> Any:
 SettingsDep = Annotated[Settings, from_app_state("settings")]
 DatabaseDep = Annotated[Database, from_app_state("database")]
 PipelineDep = Annotated[MessagePipeline, from_app_state("pipeline")]
+RateLimitsDep = Annotated[RateLimits, from_app_state("rate_limits")]

@@ -12,6 +12,9 @@ import httpx
 from bot.core.db import Database
 from bot.core.rasa_client import RasaClient
 
+# How recent a real answer must be for a probe timeout to mean "busy" rather than "down".
+BUSY_GRACE_SECONDS = 60.0
+
 
 @dataclass(frozen=True)
 class Check:
@@ -20,6 +23,7 @@ class Check:
     ok: bool
     detail: str
     checked_at: float
+    busy: bool = False
 
 
 class ServiceHealth:
@@ -33,6 +37,7 @@ class ServiceHealth:
         self._action_health_url = action_server_url.rstrip("/") + "/health"
         self._cache_seconds = cache_seconds
         self._cache: dict[str, Check] = {}
+        self._answered_at: dict[str, float] = {}
         self._http = httpx.AsyncClient(timeout=3.0)
 
     async def check_all(self, *, fresh: bool = False) -> dict[str, Check]:
@@ -56,13 +61,26 @@ class ServiceHealth:
             detail = await probe()
             result = Check(ok=True, detail=detail, checked_at=now)
         except Exception as error:  # any failure means "not healthy", with its reason
-            result = Check(ok=False, detail=str(error) or type(error).__name__, checked_at=now)
+            if self._busy(name, now) and _is_timeout(error):
+                result = Check(ok=True, detail="busy", checked_at=now, busy=True)
+            else:
+                detail = str(error) or type(error).__name__
+                result = Check(ok=False, detail=detail, checked_at=now)
         self._cache[name] = result
         return result
 
     def forget(self, name: str) -> None:
         """Drop a cached answer (after a failure seen on the message path)."""
         self._cache.pop(name, None)
+
+    def saw_answer(self, name: str) -> None:
+        """Note that `name` just did real work for a customer (it is up, maybe busy)."""
+        self._answered_at[name] = time.monotonic()
+
+    def _busy(self, name: str, now: float) -> bool:
+        # A probe that times out while real answers keep coming means busy, not down.
+        answered = self._answered_at.get(name)
+        return answered is not None and now - answered < BUSY_GRACE_SECONDS
 
     async def _probe_database(self) -> str:
         await self._database.ping()
@@ -81,3 +99,11 @@ class ServiceHealth:
     async def aclose(self) -> None:
         """Close the probe connections."""
         await self._http.aclose()
+
+
+def _is_timeout(error: BaseException) -> bool:
+    while error is not None:
+        if isinstance(error, (httpx.TimeoutException, TimeoutError)):
+            return True
+        error = error.__cause__  # type: ignore[assignment]
+    return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -20,6 +21,7 @@ from bot.core.responders import AnswerDeferred, Claimed, RasaResponder, Responde
 from bot.core.store import inbound as inbound_store
 from bot.core.store import outbound
 from bot.core.texts import Text, say
+from bot.core.turn_locks import TurnLocks
 
 log = structlog.get_logger("bot.turn")
 
@@ -79,6 +81,8 @@ class MessagePipeline:
         self._deliveries = deliveries
         self._idle_after = idle_after
         self._stale_after = stale_after
+        self._turns = TurnLocks()
+        self._late: set[asyncio.Future[None]] = set()
 
     @property
     def idle_after(self) -> timedelta:
@@ -125,16 +129,51 @@ class MessagePipeline:
         caller (a request/response channel) hands them over and marks them delivered.
         """
         inbound, stored = accepted.inbound, accepted.stored
-        if not stored.created:
-            turn = await self._redelivered(stored)
-        elif accepted.claimed:
-            turn = await self._answer(Claimed(stored.message, stored.conversation, stored.identity))
-        else:
-            turn = await self._answer_in_order(stored.message.id, stored.conversation.id)
+        async with self._turns.hold(stored.conversation.id):
+            if not stored.created:
+                turn = await self._redelivered(stored)
+            elif accepted.claimed:
+                claimed = Claimed(stored.message, stored.conversation, stored.identity)
+                turn = await self._answer(claimed)
+            else:
+                turn = await self._answer_in_order(stored.message.id, stored.conversation.id)
         if push:
             await self._deliveries.deliver(inbound.channel, inbound.sender_id, turn.replies)
         _log_turn(accepted, turn, duplicate=turn.duplicate)
         return turn
+
+    async def respond_within(self, accepted: Accepted, seconds: float) -> Turn:
+        """For a caller that must answer in its response (REST): the turn if it ends within
+        `seconds`, else a stored "saved, answering shortly" notice while the turn carries on
+        and pushes its replies when they come. A message that has to wait for a retry gets
+        that notice too: every accepted message gets replies or the notice."""
+        work = asyncio.ensure_future(self.respond(accepted, push=False))
+        try:
+            turn = await asyncio.wait_for(asyncio.shield(work), seconds)
+        except TimeoutError:
+            self._finish_later(accepted, work)
+            return await self._with_notice(accepted, MessageStatus.PROCESSING)
+        if turn.replies or turn.status is not MessageStatus.AWAITING_RETRY:
+            return turn
+        return await self._with_notice(accepted, turn.status)
+
+    def _finish_later(self, accepted: Accepted, work: asyncio.Future[Turn]) -> None:
+        inbound = accepted.inbound
+
+        async def push_when_done() -> None:
+            turn = await work
+            await self._deliveries.deliver(inbound.channel, inbound.sender_id, turn.replies)
+
+        task = asyncio.ensure_future(push_when_done())
+        self._late.add(task)
+        task.add_done_callback(self._late.discard)
+
+    async def _with_notice(self, accepted: Accepted, status: MessageStatus) -> Turn:
+        notice = BotReply(text=say(Text.ANSWER_PENDING), custom={"notice": "answer_pending"})
+        stored = await self.add_reply(accepted, notice)
+        return Turn(
+            accepted.stored.message.id, accepted.stored.conversation.public_id, status, (stored,)
+        )
 
     async def handle(self, inbound: InboundMessage, *, push: bool = True) -> Turn:
         """Accept and respond in one go."""
@@ -142,12 +181,13 @@ class MessagePipeline:
 
     async def retry(self, message_id: int) -> Turn | None:
         """Answer a stored message again (after an outage or a crash) and push the replies."""
-        turn = await self.process(message_id)
-        if turn is None:
-            return None
         async with self._database.session() as session:
             message = await session.get_one(Message, message_id)
             identity = await session.get_one(ChannelIdentity, message.identity_id)
+        async with self._turns.hold(message.conversation_id):
+            turn = await self.process(message_id)
+        if turn is None:
+            return None
         await self._deliveries.deliver(identity.channel, identity.address, turn.replies)
         log.info(
             "retried",
@@ -178,7 +218,7 @@ class MessagePipeline:
         try:
             replies = await self._assistant.answer(claimed)
         except AnswerDeferred as deferred:
-            return await self._defer(claimed, str(deferred))
+            return await self._defer(claimed, deferred)
         async with self._database.session() as session:
             return await self._finish(session, claimed, replies, intent=None)
 
@@ -191,10 +231,18 @@ class MessagePipeline:
         intent: LocalIntent | None,
     ) -> Turn:
         message = claimed.message
-        stored = [await _store_reply(session, message, reply) for reply in replies]
-        await inbound_store.finish_inbound(
-            session=session, message_id=message.id, status=MessageStatus.ANSWERED, intent=intent
+        ours = await inbound_store.finish_inbound(
+            session=session,
+            message_id=message.id,
+            status=MessageStatus.ANSWERED,
+            intent=intent,
+            attempt=message.attempts,
         )
+        if not ours:
+            # A retry took the message over after this attempt looked dead; it answers.
+            log.warning("turn_taken_over", message_id=message.id, attempt=message.attempts)
+            return Turn(message.id, claimed.conversation.public_id, MessageStatus.PROCESSING)
+        stored = [await _store_reply(session, message, reply) for reply in replies]
         return Turn(
             message.id, claimed.conversation.public_id, MessageStatus.ANSWERED, tuple(stored)
         )
@@ -282,17 +330,26 @@ class MessagePipeline:
             identity = await session.get_one(ChannelIdentity, message.identity_id)
             return Claimed(message, conversation, identity)
 
-    async def _defer(self, claimed: Claimed, failure: str) -> Turn:
-        message = claimed.message
-        gave_up = message.attempts >= MAX_ATTEMPTS and await self._assistant.is_up()
+    async def _defer(self, claimed: Claimed, deferred: AnswerDeferred) -> Turn:
+        message, failure = claimed.message, str(deferred)
+        # Rasa only slow (its own backlog) is never a reason to give a message up.
+        gave_up = (
+            not deferred.busy and message.attempts >= MAX_ATTEMPTS and await self._assistant.is_up()
+        )
         status = MessageStatus.FAILED if gave_up else MessageStatus.AWAITING_RETRY
         async with self._database.session() as session:
             already_told = await inbound_store.others_awaiting_retry(
                 session=session, conversation_id=message.conversation_id, message_id=message.id
             )
-            await inbound_store.finish_inbound(
-                session=session, message_id=message.id, status=status, error=failure
+            ours = await inbound_store.finish_inbound(
+                session=session,
+                message_id=message.id,
+                status=status,
+                error=failure,
+                attempt=message.attempts,
             )
+            if not ours:
+                return Turn(message.id, claimed.conversation.public_id, MessageStatus.PROCESSING)
             notices = await self._failure_notices(
                 session, message, gave_up=gave_up, already_told=already_told
             )
@@ -302,6 +359,7 @@ class MessagePipeline:
             message_id=message.id,
             reason=failure,
             attempts=message.attempts,
+            busy=deferred.busy,
             gave_up=gave_up,
         )
         return Turn(message.id, claimed.conversation.public_id, status, notices)

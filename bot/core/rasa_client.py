@@ -19,6 +19,14 @@ class RasaUnavailable(RasaError):
     """Rasa could not be reached, timed out or failed (the message should be retried)."""
 
 
+class RasaBusy(RasaUnavailable):
+    """Rasa took the message but did not answer in time: it may still be working on it."""
+
+
+# Our input channel inside Rasa (bot/rasa_plugins/app_channel.py).
+CHANNEL_WEBHOOK = "/webhooks/app/webhook"
+
+
 # Slots that are Rasa's bookkeeping, not something the customer told us.
 INTERNAL_SLOTS = frozenset({"requested_slot", "session_started_metadata"})
 # Events after which Rasa starts again with empty slots.
@@ -102,16 +110,31 @@ class RasaClient:
         )
 
     async def send_message(
-        self, *, sender_id: str, text: str, metadata: dict[str, Any]
+        self, *, sender_id: str, message_id: str, text: str, metadata: dict[str, Any]
     ) -> list[BotReply]:
-        """One customer turn: Rasa's replies to `text` from `sender_id`, in order."""
+        """One customer turn: Rasa's replies to `text` from `sender_id`, in order.
+
+        The turn is known to Rasa by `message_id`: sending the same message again joins the
+        first attempt if it is still running, or gets its recorded replies; it never runs
+        twice. RasaBusy when Rasa took it but did not answer in time.
+        """
         try:
             response = await self._http.post(
-                "/webhooks/rest/webhook",
-                json={"sender": sender_id, "message": text, "metadata": metadata},
+                CHANNEL_WEBHOOK,
+                json={
+                    "sender": sender_id,
+                    "message": text,
+                    "message_id": message_id,
+                    "metadata": metadata,
+                },
+                headers={"Authorization": f"Bearer {self._token}"},
             )
+        except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout) as error:
+            raise RasaBusy("Rasa did not answer in time (busy)") from error
         except httpx.HTTPError as error:
             raise RasaUnavailable(f"Rasa unreachable: {error!r}") from error
+        if response.status_code == 503:  # Rasa's own response timeout: the turn goes on
+            raise RasaBusy("Rasa did not answer in time (busy)")
         if response.status_code >= 500:
             raise RasaUnavailable(f"Rasa failed with HTTP {response.status_code}")
         if response.status_code != 200:

@@ -16,7 +16,7 @@ from bot.core.health import ServiceHealth
 from bot.core.intents import LocalIntent
 from bot.core.messages import BotReply
 from bot.core.models import ChannelIdentity, Conversation, Message
-from bot.core.rasa_client import RasaClient, RasaError
+from bot.core.rasa_client import RasaBusy, RasaClient, RasaError
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,12 @@ class Responder(Protocol):
 
 
 class AnswerDeferred(Exception):
-    """Rasa could not answer now (it or the action server is down): retry the message later."""
+    """Rasa could not answer now: retry the message later. `busy` when Rasa is up but did
+    not answer in time (its backlog): the turn may still be running there."""
+
+    def __init__(self, reason: str, *, busy: bool = False) -> None:
+        super().__init__(reason)
+        self.busy = busy
 
 
 class RasaResponder:
@@ -67,6 +72,7 @@ class RasaResponder:
         try:
             replies = await self._rasa.send_message(
                 sender_id=conversation.public_id,
+                message_id=str(message.id),
                 text=message.text,
                 metadata={
                     "channel": message.channel.value,
@@ -75,9 +81,13 @@ class RasaResponder:
                     "message_id": message.id,
                 },
             )
+        except RasaBusy as error:
+            raise AnswerDeferred(str(error), busy=True) from error
         except RasaError as error:
             self._health.forget("rasa")
             raise AnswerDeferred(str(error)) from error
+        self._health.saw_answer("rasa")
+        self._health.saw_answer("action_server")
         # Rasa carries on without a reply when a custom action fails; an empty answer
         # is only trusted once the action server is confirmed up.
         if not replies and not (await self._health.check("action_server", fresh=True)).ok:

@@ -13,6 +13,7 @@ from bot.core.delivery import Deliveries
 from bot.core.health import ServiceHealth
 from bot.core.pipeline import MessagePipeline
 from bot.core.rasa_client import RasaClient
+from bot.core.rate_limits import RateLimits, storage_for
 from bot.core.responders import RasaResponder, Responder
 from bot.core.retry import RetryWorker
 from bot.core.settings import Settings
@@ -31,6 +32,7 @@ class CoreServices:
     retry: RetryWorker
     background: BackgroundTasks
     attachments: AttachmentStore
+    rate_limits: RateLimits
 
     @classmethod
     def build(
@@ -81,6 +83,7 @@ class CoreServices:
             retry,
             BackgroundTasks(),
             attachments,
+            RateLimits(storage_for(settings.redis_url)),
         )
 
     async def aclose(self) -> None:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# A web origin in ALLOWED_ORIGINS and FRAME_ANCESTORS (lower case, no trailing slash).
+_ORIGIN = re.compile(r"https?://[a-z0-9-]+(\.[a-z0-9-]+)*(:[0-9]{1,5})?")
+_FRAME_ORIGIN = re.compile(r"https?://(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*(:[0-9]{1,5})?")
 # Where the law (GDPR and national rules) makes call recording opt-in: EU/EEA, UK, Switzerland.
 EMEA_OPT_IN_COUNTRIES = [
     "AT",
@@ -151,6 +156,51 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
+    # Each process's log file under var/log is rotated at this size, keeping this many old ones.
+    log_max_bytes: int = Field(default=10 * 1024 * 1024, ge=64 * 1024)
+    log_backups: int = Field(default=5, ge=1)
+
+    # Security. Secrets left empty are generated: per run for the ones only our own processes
+    # share, and once (kept in var/secrets/) for the ones that must survive a restart.
+    redis_url: str = Field(
+        default="",
+        description="redis://host:6379/0 to share rate limits between app instances; "
+        "empty: limits are kept in each process.",
+    )
+    webchat_session_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="Signs web chat visitors' session credentials; the same on every instance.",
+    )
+    webchat_session_days: int = Field(default=30, ge=1)
+    webchat_embed_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="Lets the company's own app (its server) open web chat sessions for its "
+        "signed-in users; empty: that is off.",
+    )
+    action_server_secret: SecretStr = Field(
+        default_factory=lambda: SecretStr(secrets.token_urlsafe(32)),
+        description="Rasa sends it to the action server with every call.",
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Other web origins (https://shop.example.com) allowed to call the web "
+        "chat API from a browser; empty: only the app's own pages.",
+    )
+    frame_ancestors: list[str] = Field(
+        default_factory=list,
+        description="Other web origins (https://shop.example.com, https://*.example.com) "
+        "allowed to show the web chat page in a frame; empty: only the app's own pages.",
+    )
+    max_request_bytes: int = Field(default=64 * 1024, ge=4096)
+    # Rate limits, in the `limits` notation: "20/minute", several separated by ";".
+    webchat_visitor_rate: str = "30/10 seconds;120/minute"
+    webchat_address_rate: str = "600/minute"
+    webchat_new_session_rate: str = "30/minute;300/hour"
+    sms_sender_rate: str = "20/minute;200/hour"
+    call_sender_rate: str = "10/minute;60/hour"
+    email_sender_rate: str = "20/minute;200/hour"
+    agent_login_account_failures: str = "5/15 minutes"
+    agent_login_address_failures: str = "20/15 minutes"
 
     @field_validator("database_url")
     @classmethod
@@ -172,6 +222,19 @@ class Settings(BaseSettings):
             )
         return url
 
+    @field_validator("allowed_origins", "frame_ancestors")
+    @classmethod
+    def _origins(cls, origins: list[str], info: ValidationInfo) -> list[str]:
+        """Origins are scheme://host[:port], nothing else: a path, a quote or a ";" would
+        change what a header means, and "*" would let every site in. Frames may name every
+        subdomain of one domain (https://*.example.com)."""
+        pattern = _FRAME_ORIGIN if info.field_name == "frame_ancestors" else _ORIGIN
+        cleaned = [origin.strip().rstrip("/").lower() for origin in origins]
+        for origin in cleaned:
+            if not pattern.fullmatch(origin):
+                raise ValueError(f"{origin!r} is not an origin such as https://shop.example.com")
+        return cleaned
+
     @model_validator(mode="after")
     def _channels_complete(self) -> Settings:
         """A half-configured channel fails at startup with what is missing."""
@@ -188,6 +251,15 @@ class Settings(BaseSettings):
                     f"IMAP_HOST is set, so the email channel is on, but {', '.join(missing)} "
                     "is empty; set it (see .env.example)."
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _kept_secrets(self) -> Settings:
+        """Secrets that must outlive a restart are generated once and kept under var/."""
+        if not self.webchat_session_secret.get_secret_value():
+            self.webchat_session_secret = SecretStr(
+                kept_secret(self.var_dir, "webchat_session_secret")
+            )
         return self
 
     @property
@@ -219,6 +291,26 @@ class Settings(BaseSettings):
     def app_url(self) -> str:
         """Base URL customers use to reach the app."""
         return self.public_url.rstrip("/") or f"http://{self.app_host}:{self.app_port}"
+
+
+def kept_secret(var_dir: Path, name: str) -> str:
+    """A random secret stored in `var_dir/secrets/name` (readable by its owner only)."""
+    path = var_dir / "secrets" / name
+    if path.exists():
+        return path.read_text(encoding="ascii").strip()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    value = secrets.token_urlsafe(32)
+    # Written to a private temporary file and renamed, so two processes agree on one value.
+    temporary = path.with_suffix(f".{secrets.token_hex(4)}")
+    temporary.touch(mode=0o600)
+    temporary.write_text(value, encoding="ascii")
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        value = path.read_text(encoding="ascii").strip()
+    finally:
+        temporary.unlink()
+    return value
 
 
 @lru_cache

@@ -16,6 +16,7 @@ class Text(enum.StrEnum):
     # The message path
     SERVICE_TROUBLE = "service_trouble"
     GAVE_UP = "gave_up"
+    ANSWER_PENDING = "answer_pending"
     # Degraded replies, on channels that show no buttons or pictures
     OPTIONS_PROMPT = "options_prompt"
     IMAGE_LINK = "image_link"
@@ -74,6 +75,7 @@ CATALOGUE: Mapping[Text, str] = {
         "Sorry, we're having trouble on our side right now. Your message is saved and "
         "we'll answer it here as soon as we're back."
     ),
+    Text.ANSWER_PENDING: "Thanks, your message is saved; our answer will follow here shortly.",
     Text.GAVE_UP: "Sorry, I couldn't process that message. Could you try saying it another way?",
     Text.OPTIONS_PROMPT: "Reply with the number of your choice.",
     Text.IMAGE_LINK: "Image: {url}",

@@ -5,19 +5,34 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from pydantic import SecretStr
 
 from bot.core.settings import Settings
 from bot.processes import app_environment, assistant_specs, write_rasa_config
 
 
 def test_rasa_config_on_embedded_sqlite(tmp_path: Path) -> None:
-    settings = Settings(var_dir=tmp_path, action_server_url="http://127.0.0.1:6055")
+    settings = Settings(
+        var_dir=tmp_path,
+        action_server_url="http://127.0.0.1:6055",
+        action_server_secret=SecretStr("action-secret"),
+        rasa_token=SecretStr("rasa-token"),
+    )
     endpoints, credentials = write_rasa_config(settings, tmp_path / "rasa")
     assert yaml.safe_load(endpoints.read_text()) == {
-        "action_endpoint": {"url": "http://127.0.0.1:6055/webhook"},
+        "action_endpoint": {
+            "url": "http://127.0.0.1:6055/webhook",
+            "headers": {"X-Action-Secret": "action-secret"},
+        },
         "tracker_store": {"type": "SQL", "dialect": "sqlite", "db": f"{tmp_path}/rasa-tracker.db"},
     }
-    assert yaml.safe_load(credentials.read_text()) == {"rest": None}
+    # Only our channel, which wants the token; Rasa's open REST channel is gone.
+    assert yaml.safe_load(credentials.read_text()) == {
+        "app_channel.AppChannel": {"token": "rasa-token"}
+    }
+    # Both hold secrets: readable by their owner only.
+    assert endpoints.stat().st_mode & 0o077 == 0
+    assert credentials.stat().st_mode & 0o077 == 0
 
 
 def test_rasa_tracker_store_shares_postgresql(tmp_path: Path) -> None:

@@ -159,11 +159,16 @@ async def finish_inbound(
     status: MessageStatus,
     intent: str | None = None,
     error: str | None = None,
-) -> None:
-    """Record how processing an inbound message ended."""
-    await session.execute(
+    attempt: int | None = None,
+) -> bool:
+    """Record how processing an inbound message ended; False (nothing recorded) if `attempt`
+    is given and the message is no longer that attempt's (a retry took it over)."""
+    condition = Message.id == message_id
+    if attempt is not None:
+        condition &= (Message.status == MessageStatus.PROCESSING) & (Message.attempts == attempt)
+    result = await session.execute(
         update(Message)
-        .where(Message.id == message_id)
+        .where(condition)
         .values(
             status=status,
             intent=intent,
@@ -172,6 +177,7 @@ async def finish_inbound(
         )
         .execution_options(synchronize_session=False)
     )
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def inbound_due_for_retry(
