@@ -8,14 +8,20 @@ import argparse
 import asyncio
 import secrets
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 from pydantic import SecretStr
 
+from bot.core.db import Database
+from bot.core.models import Channel
 from bot.core.settings import Settings
+from bot.core.store.conversations import start_conversation
+from bot.core.store.customers import resolve_identity
 from bot.processes import ProcessSpec, Supervisor
 from bot.schema import migrate
 from bot.testing.ports import free_port
@@ -43,8 +49,19 @@ def local_settings(var_dir: Path, **updates: Any) -> Settings:
         "rasa_url": f"http://127.0.0.1:{free_port()}",
         "action_server_url": f"http://127.0.0.1:{free_port()}",
         "rasa_token": SecretStr(secrets.token_hex(8)),
+        # Every simulated visitor comes from 127.0.0.1: the per-address limits, meant for
+        # one real client, would measure the limit instead of the message path.
+        "webchat_address_rate": "1000000/minute",
+        "webchat_new_session_rate": "1000000/minute",
     }
     return Settings(var_dir=var_dir, **(defaults | updates))
+
+
+async def webchat_token(http: httpx.AsyncClient, app_url: str) -> str:
+    """A new web chat visitor's session token, as the page gets it."""
+    response = await http.post(f"{app_url}/webchat/sessions")
+    response.raise_for_status()
+    return str(response.json()["token"])
 
 
 def prepare(settings: Settings) -> Path:
@@ -97,3 +114,15 @@ def percentile_ms(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))
     return ordered[index] * 1000
+
+
+async def issued_sender(database: Database) -> str:
+    """A new conversation in the store (as the app starts one); its Rasa sender id."""
+    async with database.session() as session:
+        identity = await resolve_identity(
+            session=session, channel=Channel.RASA, address=f"bench-{uuid.uuid4().hex}"
+        )
+        conversation = await start_conversation(
+            session=session, customer_id=identity.customer_id, channel=Channel.RASA
+        )
+        return conversation.public_id

@@ -70,7 +70,10 @@ async def watch_console(
 ) -> None:
     """What the console page does: on each `inbox` event, reload the inbox."""
     headers = {"Authorization": f"Bearer {token}"}
-    async with http.stream("GET", f"{app_url}/agent/events", params={"token": token}) as events:
+    # The stream opens with a single-use ticket bought with the token, as the page does.
+    bought = await http.post(f"{app_url}/agent/events/ticket", headers=headers)
+    ticket = bought.json()["ticket"]
+    async with http.stream("GET", f"{app_url}/agent/events", params={"ticket": ticket}) as events:
         async for line in events.aiter_lines():
             if line != "event: inbox":
                 continue

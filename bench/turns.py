@@ -1,8 +1,9 @@
-"""Message-path benchmark: our web chat path against Rasa's own REST channel, same run.
+"""Message-path benchmark: our web chat path against Rasa alone, same run.
 
 Starts Rasa (trained model), the action server and the app on free ports with a fresh
 SQLite database (or --database-url), then drives the same scripted conversations
-  A) straight to Rasa's REST channel (POST /webhooks/rest/webhook), and
+  A) straight to Rasa through its one channel (POST /webhooks/app/webhook with RASA_TOKEN,
+     for a conversation made in the store first, since the actions serve only those), and
   B) through our web chat WebSocket (store, identity, Rasa, store, deliver),
 alternating A and B for several rounds, and prints messages/second and latency
 percentiles for both and their ratio.
@@ -31,6 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common
 from bench.common import percentile_ms
+from bot.core.db import Database
+from bot.core.rasa_client import CHANNEL_WEBHOOK
 from bot.core.settings import Settings
 from bot.processes import assistant_specs
 
@@ -48,22 +51,32 @@ class Run:
 Conversation = Callable[[list[float]], Awaitable[None]]
 
 
-async def rasa_conversation(http: httpx.AsyncClient, rasa_url: str, latencies: list[float]) -> None:
-    """One conversation straight to Rasa's REST channel."""
-    sender = f"bench-{uuid.uuid4().hex}"
+async def rasa_conversation(
+    http: httpx.AsyncClient, settings: Settings, database: Database, latencies: list[float]
+) -> None:
+    """One conversation straight to Rasa's channel."""
+    sender = await common.issued_sender(database)
+    headers = {"Authorization": f"Bearer {settings.rasa_token.get_secret_value()}"}
     for text in SCRIPT:
         started = time.perf_counter()
         response = await http.post(
-            f"{rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": text}
+            f"{settings.rasa_url}{CHANNEL_WEBHOOK}",
+            json={"sender": sender, "message": text, "message_id": uuid.uuid4().hex},
+            headers=headers,
         )
         response.raise_for_status()
         latencies.append(time.perf_counter() - started)
 
 
-async def webchat_conversation(ws_url: str, latencies: list[float]) -> None:
-    """One conversation through our web chat WebSocket, as the page speaks it."""
-    user = f"bench-{uuid.uuid4().hex[:16]}"
-    async with websockets.connect(f"{ws_url}?user_id={user}") as socket:
+async def webchat_conversation(
+    http: httpx.AsyncClient, app_url: str, latencies: list[float]
+) -> None:
+    """One conversation through our web chat WebSocket, as the page speaks it (a session
+    first, its token in the socket's first frame)."""
+    token = await common.webchat_token(http, app_url)
+    ws_url = app_url.replace("http://", "ws://", 1) + "/webchat/ws"
+    async with websockets.connect(ws_url) as socket:
+        await socket.send(json.dumps({"type": "auth", "token": token}))
         await socket.recv()  # history
         for text in SCRIPT:
             started = time.perf_counter()
@@ -97,16 +110,16 @@ def report(name: str, runs: list[Run]) -> tuple[float, list[float]]:
 
 async def benchmark(args: argparse.Namespace, settings: Settings) -> None:
     """Warm up both paths, then alternate them over the rounds; print the figures."""
-    rasa_url = settings.rasa_url
-    ws_url = f"ws://127.0.0.1:{settings.app_port}/webchat/ws"
+    app_url = f"http://127.0.0.1:{settings.app_port}"
     limits = httpx.Limits(max_connections=args.concurrency * 2)
+    database = Database(settings.effective_database_url)
     async with httpx.AsyncClient(timeout=120, limits=limits) as http:
 
         def direct(latencies: list[float]) -> Awaitable[None]:
-            return rasa_conversation(http, rasa_url, latencies)
+            return rasa_conversation(http, settings, database, latencies)
 
         def ours(latencies: list[float]) -> Awaitable[None]:
-            return webchat_conversation(ws_url, latencies)
+            return webchat_conversation(http, app_url, latencies)
 
         print("warming up...", file=sys.stderr)
         await drive(direct, conversations=args.concurrency, concurrency=args.concurrency)
@@ -122,7 +135,8 @@ async def benchmark(args: argparse.Namespace, settings: Settings) -> None:
         f"{args.concurrency} at a time, {args.rounds} rounds, database "
         f"{settings.effective_database_url.split(':', 1)[0]}"
     )
-    rasa_throughput, rasa_latencies = report("Rasa REST channel (direct)", direct_runs)
+    await database.dispose()
+    rasa_throughput, rasa_latencies = report("Rasa alone (its channel)", direct_runs)
     our_throughput, our_latencies = report("our web chat path", our_runs)
     print(
         f"ratio ours/Rasa: throughput {our_throughput / rasa_throughput:.2f}x, "

@@ -18,6 +18,7 @@ from bot.components import Components
 from bot.core.errors import install_error_handlers
 from bot.core.logs import configure_logging
 from bot.core.settings import Settings, get_settings
+from bot.http_guards import install_http_guards
 from handoff import queue_routes
 from handoff.console import routes as console_routes
 
@@ -30,8 +31,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (webchat_routes, sms_routes, voice_routes, queue_routes, console_routes):
         app.include_router(module.router)
     install_error_handlers(app)
+    # The app's pages, with the other sites that may show each in a frame.
+    pages = {
+        webchat_routes.router.prefix: settings.frame_ancestors,
+        console_routes.router.prefix: [],
+    }
+    install_http_guards(app, settings, pages=pages)
     app.add_api_route("/", _root, include_in_schema=False)
     app.add_api_route("/health", _health)
+    app.add_api_route("/health/ready", _health)
+    app.add_api_route("/health/live", _live)
     return app
 
 
@@ -54,10 +63,16 @@ async def _root() -> RedirectResponse:
     return RedirectResponse("/webchat")
 
 
+async def _live() -> dict[str, str]:
+    """Liveness: the app process serves requests (a load balancer keeps it while busy)."""
+    return {"status": "ok"}
+
+
 async def _health(request: Request) -> JSONResponse:
-    """Whether the database, Rasa and the action server answer (503 if any does not),
-    and the state of each channel (reported, but a channel alone does not make it 503:
-    the others still work)."""
+    """Readiness: whether the database, Rasa and the action server answer (503 if one is
+    down; a dependency that is slow only because it is busy answering customers counts as
+    up, marked "busy"), and the state of each channel (reported, but a channel alone does
+    not make it 503: the others still work)."""
     components: Components = request.app.state.components
     checks = await components.core.health.check_all(fresh=True)
     body: dict[str, Any] = {

@@ -28,7 +28,7 @@ from bot.processes import ProcessFailed, Supervisor, assistant_specs
 from bot.schema import migrate
 from bot.training import TrainingError, train
 from handoff.auth import hash_password
-from handoff.store.agents import create_agent
+from handoff.store.agents import create_agent, set_password
 
 
 def run(settings: Settings) -> int:
@@ -39,7 +39,7 @@ def run(settings: Settings) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     migrate(settings.effective_database_url)
-    supervisor = Supervisor()
+    supervisor = Supervisor(log_max_bytes=settings.log_max_bytes, log_backups=settings.log_backups)
     specs = assistant_specs(settings, model=model)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
@@ -47,6 +47,8 @@ def run(settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     try:
+        # Every process's output goes, masked, to its file under var/log; the app's is
+        # also shown here.
         supervisor.start_all(specs, echo=["app"])
         print(
             f"\nThe assistant is running. Web chat: {settings.app_url}/webchat\n"
@@ -87,10 +89,16 @@ async def add_customer(database: Database, args: argparse.Namespace) -> int:
 
 
 async def add_agent(database: Database, args: argparse.Namespace) -> int:
-    """Create an agent account (the password is read from AGENT_PASSWORD or asked for)."""
+    """Create an agent account, or with --reset-password give one a new password (which
+    signs them out everywhere); the password is read from AGENT_PASSWORD or asked for."""
     password = os.environ.get("AGENT_PASSWORD") or getpass.getpass("Password for the agent: ")
-    if len(password) < 10:
-        print("error: use a password of at least 10 characters", file=sys.stderr)
+    if not 10 <= len(password) <= 1024:
+        print("error: use a password of 10 to 1024 characters", file=sys.stderr)
+        return 2
+    if args.reset_password:
+        return await reset_password(database, args.email, hash_password(password))
+    if not args.name:
+        print("error: --name is required for a new agent", file=sys.stderr)
         return 2
     async with database.session() as session:
         agent = await create_agent(
@@ -103,6 +111,17 @@ async def add_agent(database: Database, args: argparse.Namespace) -> int:
             phone=args.phone,
         )
     print(f"agent {agent.id}: {agent.display_name} <{agent.email}> skills={agent.skills}")
+    return 0
+
+
+async def reset_password(database: Database, email: str, password_hash: str) -> int:
+    """Give the agent with `email` a new password; their tokens stop working."""
+    async with database.session() as session:
+        agent = await set_password(session=session, email=email, password_hash=password_hash)
+    if agent is None:
+        print(f"error: no agent has the email {email}", file=sys.stderr)
+        return 1
+    print(f"agent {agent.id}: new password; signed out everywhere")
     return 0
 
 
@@ -230,12 +249,19 @@ def _add_history_verb(commands: Any) -> None:
 
 
 def _add_agent_verb(commands: Any) -> None:
-    agent = commands.add_parser("agent", help="add an agent account for the console")
+    agent = commands.add_parser(
+        "agent", help="add an agent account for the console, or give one a new password"
+    )
     agent.add_argument("--email", required=True)
-    agent.add_argument("--name", required=True)
+    agent.add_argument("--name", help="the agent's name (for a new agent)")
     agent.add_argument("--skills", default="", help="comma-separated, e.g. orders,billing")
     agent.add_argument("--capacity", type=int, default=3, help="conversations at once")
     agent.add_argument("--phone", help="callers are put through to this number (E.164)")
+    agent.add_argument(
+        "--reset-password",
+        action="store_true",
+        help="give the existing agent with --email a new password (signs them out everywhere)",
+    )
 
 
 def load_settings() -> Settings | None:

@@ -19,8 +19,14 @@ import yaml
 from pydantic import SecretStr
 from sqlalchemy.engine.url import make_url
 
+from bot.action_server import ACTION_SECRET_HEADER
 from bot.core.settings import PROJECT_ROOT, Settings
+from bot.log_files import LogFile, OutputPump
 from bot.training import rasa_environment
+
+# Our input channel inside Rasa, importable there through RASA_PLUGINS on its PYTHONPATH.
+APP_CHANNEL = "app_channel.AppChannel"
+RASA_PLUGINS = PROJECT_ROOT / "bot" / "rasa_plugins"
 
 
 class ProcessFailed(RuntimeError):
@@ -52,7 +58,9 @@ def app_environment(settings: Settings) -> dict[str, str]:
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
         # Collections are read back from the environment as JSON.
-        env[name.upper()] = json.dumps(sorted(value)) if isinstance(value, set) else str(value)
+        if isinstance(value, set):
+            value = sorted(value)
+        env[name.upper()] = json.dumps(value) if isinstance(value, list) else str(value)
     env["DATABASE_URL"] = settings.effective_database_url
     env["PYTHONPATH"] = str(PROJECT_ROOT)
     return env
@@ -75,20 +83,34 @@ def rasa_tracker_store(settings: Settings) -> dict[str, object]:
 
 
 def write_rasa_config(settings: Settings, directory: Path) -> tuple[Path, Path]:
-    """Rasa's endpoints.yml and credentials.yml, generated from our settings."""
+    """Rasa's endpoints.yml and credentials.yml, generated from our settings.
+
+    Rasa listens to one channel only, ours (`bot/rasa_plugins/app_channel.py`), which takes
+    messages from the app alone; it calls the action server with the shared secret. Both
+    files hold secrets, so only their owner may read them.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     endpoints = directory / "endpoints.yml"
     credentials = directory / "credentials.yml"
-    endpoints.write_text(
+    action_endpoint = {
+        "url": settings.action_server_url.rstrip("/") + "/webhook",
+        "headers": {ACTION_SECRET_HEADER: settings.action_server_secret.get_secret_value()},
+    }
+    _write_private(
+        endpoints,
         yaml.safe_dump(
-            {
-                "action_endpoint": {"url": settings.action_server_url.rstrip("/") + "/webhook"},
-                "tracker_store": rasa_tracker_store(settings),
-            }
-        )
+            {"action_endpoint": action_endpoint, "tracker_store": rasa_tracker_store(settings)}
+        ),
     )
-    credentials.write_text(yaml.safe_dump({"rest": None}))
+    channel = {"token": settings.rasa_token.get_secret_value()}
+    _write_private(credentials, yaml.safe_dump({APP_CHANNEL: channel}))
     return endpoints, credentials
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(text)
 
 
 def rasa_spec(settings: Settings, *, model: Path, config_dir: Path) -> ProcessSpec:
@@ -119,24 +141,17 @@ def rasa_spec(settings: Settings, *, model: Path, config_dir: Path) -> ProcessSp
         health_url=f"{settings.rasa_url.rstrip('/')}/status?token="
         + settings.rasa_token.get_secret_value(),
         log_path=settings.var_dir / "log" / "rasa.log",
-        env=rasa_environment(settings),
-        startup_seconds=180.0,
+        env={**rasa_environment(settings), "PYTHONPATH": str(RASA_PLUGINS)},
+        startup_seconds=600.0,  # a busy 2-core machine can take minutes to load the model
     )
 
 
 def action_server_spec(settings: Settings) -> ProcessSpec:
-    """The rasa-sdk action server serving `actions/` on Python 3.11."""
+    """The action server serving `actions/` on Python 3.11, on the host and port of
+    ACTION_SERVER_URL (loopback by default), for callers with the shared secret."""
     return ProcessSpec(
         name="action-server",
-        argv=[
-            sys.executable,
-            "-m",
-            "rasa_sdk",
-            "--actions",
-            "actions",
-            "--port",
-            str(port_of(settings.action_server_url)),
-        ],
+        argv=[sys.executable, "-m", "bot.action_server"],
         health_url=settings.action_server_url.rstrip("/") + "/health",
         log_path=settings.var_dir / "log" / "action-server.log",
         env=app_environment(settings),
@@ -182,22 +197,35 @@ def assistant_specs(
 class Supervisor:
     """Starts processes, waits until each is healthy, and stops them all together."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        log_max_bytes: int = Settings.model_fields["log_max_bytes"].default,
+        log_backups: int = Settings.model_fields["log_backups"].default,
+    ) -> None:
         self._running: list[tuple[ProcessSpec, subprocess.Popen[bytes]]] = []
+        self._pumps: dict[str, OutputPump] = {}
+        self._log_max_bytes = log_max_bytes
+        self._log_backups = log_backups
 
     def start(self, spec: ProcessSpec, *, echo: bool = False) -> None:
-        """Start one process in its own session; its output goes to its log (and the console)."""
-        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(spec.log_path, "ab")  # noqa: SIM115 - the child owns it for its lifetime
+        """Start one process in its own session; its output, masked, goes to its rotated log
+        file (and to the terminal if `echo`)."""
+        log = LogFile(spec.log_path, max_bytes=self._log_max_bytes, backups=self._log_backups)
         process = subprocess.Popen(
             spec.argv,
             cwd=PROJECT_ROOT,
-            env=spec.env or None,
-            stdout=None if echo else log,
-            stderr=None if echo else subprocess.STDOUT,
+            # Unbuffered, so lines reach the log (and the terminal) as they are written.
+            env={**(spec.env or os.environ), "PYTHONUNBUFFERED": "1"},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
         )
-        log.close()
+        assert process.stdout is not None
+        pump = OutputPump(spec.name, process.stdout, log, echo=sys.stderr if echo else None)
+        pump.start()
+        self._pumps[spec.name] = pump
         self._running.append((spec, process))
 
     def start_all(self, specs: Sequence[ProcessSpec], *, echo: Sequence[str] = ()) -> None:
@@ -215,6 +243,7 @@ class Supervisor:
         started = time.monotonic()
         while time.monotonic() - started < spec.startup_seconds:
             if process.poll() is not None:
+                self._drain(spec.name)
                 raise ProcessFailed(
                     f"{spec.name} exited with code {process.returncode}; see {spec.log_path}"
                     + _tail(spec.log_path)
@@ -237,6 +266,7 @@ class Supervisor:
             if spec.name == name:
                 _terminate(process)
                 self._running.remove((spec, process))
+                self._drain(name)
 
     def stop_all(self) -> None:
         """Stop every process, newest first."""
@@ -245,6 +275,12 @@ class Supervisor:
 
     def _process(self, spec: ProcessSpec) -> subprocess.Popen[bytes]:
         return next(p for s, p in self._running if s.name == spec.name)
+
+    def _drain(self, name: str) -> None:
+        # The last lines a stopped process wrote reach its log file before anyone reads it.
+        pump = self._pumps.pop(name, None)
+        if pump is not None:
+            pump.join(timeout=10)
 
 
 def _terminate(process: subprocess.Popen[bytes]) -> None:
@@ -261,8 +297,11 @@ def _terminate(process: subprocess.Popen[bytes]) -> None:
 
 
 def _tail(path: Path, lines: int = 30) -> str:
+    # The end of the file only: a log can be many megabytes. Its lines are already masked.
     try:
-        text = path.read_text(errors="replace").splitlines()[-lines:]
+        with path.open("rb") as file:
+            file.seek(max(0, file.seek(0, os.SEEK_END) - 64 * 1024))
+            text = file.read().decode("utf-8", errors="replace").splitlines()[-lines:]
     except OSError:
         return ""
     return "\n--- last lines ---\n" + "\n".join(text)

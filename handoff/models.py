@@ -1,4 +1,5 @@
-"""ORM models of handoff to people: agents, handoffs, declines, notes and survey answers."""
+"""ORM models of handoff to people: agents (and their stream tickets), handoffs, declines,
+notes and survey answers."""
 
 from __future__ import annotations
 
@@ -49,6 +50,23 @@ class Agent(Base):
     capacity: Mapped[int] = mapped_column(Integer, default=3)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime | None]
+    # Raised by signing out or a new password: tokens of an older generation are refused.
+    token_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class AgentStreamTicket(Base):
+    """A single-use pass to open the console's live event stream, bought with a bearer
+    token: browsers cannot send headers with EventSource, and the token must not be in a URL.
+    Only a digest of the ticket is kept."""
+
+    __tablename__ = "agent_stream_tickets"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"))
+    # The token's generation and end: the stream ends with them.
+    generation: Mapped[int] = mapped_column(Integer)
+    token_expires_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class Handoff(Base):

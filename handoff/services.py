@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bot.core.services import CoreServices
 from handoff.announce import Announcer
 from handoff.console.service import ConsoleReader
+from handoff.console.signin import SignIn
 from handoff.desk import AgentDesk
 from handoff.escalation import Escalations
 from handoff.live import InboxWatcher
@@ -16,7 +17,8 @@ from handoff.routing import Router
 
 @dataclass
 class HandoffServices:
-    """Queues, routing, escalation, the agents' desk and the console's reads and live feed."""
+    """Queues, routing, escalation, the agents' desk, their sign-in, and the console's reads
+    and live feed."""
 
     queues: QueueDirectory
     router: Router
@@ -24,10 +26,11 @@ class HandoffServices:
     desk: AgentDesk
     console: ConsoleReader
     watcher: InboxWatcher
+    sign_in: SignIn
 
     @classmethod
     def build(cls, core: CoreServices) -> HandoffServices:
-        """Everything handoff needs, on the core's database, Rasa and deliveries."""
+        """Everything handoff needs, on the core's database, Rasa, deliveries and rate limits."""
         database, settings = core.database, core.settings
         queues = load_queues(settings.queues_file)
         announcer = Announcer(database=database, queues=queues, deliveries=core.deliveries)
@@ -45,4 +48,5 @@ class HandoffServices:
             ),
             console=ConsoleReader(database=database, queues=queues, rasa=core.rasa),
             watcher=InboxWatcher(database),
+            sign_in=SignIn(database=database, settings=settings, rate_limits=core.rate_limits),
         )

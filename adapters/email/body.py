@@ -9,6 +9,8 @@ from html.parser import HTMLParser
 
 # Control characters a mail's text must not carry (line breaks and tabs are kept).
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Lone surrogates: what a declared charset such as utf-7 or unicode-escape can decode to.
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
 _BLANK_RUNS = re.compile(r"\n{3,}")
 # "On <date>, <name> wrote:" and its translations; a time or an address must appear in it
 # so a customer's own "On 5 May I wrote:" is not taken for a quote header.
@@ -34,6 +36,13 @@ _MOBILE_SIGNATURE = re.compile(
     re.IGNORECASE,
 )
 _SIGNATURE_DELIMITER = re.compile(r"^--\s?$")
+
+
+def printable(text: str) -> str:
+    """`text` fit to show and to store, the same on SQLite and PostgreSQL: control
+    characters dropped (NUL included, which PostgreSQL refuses in text and in JSON), lone
+    surrogates (not UTF-8) replaced by U+FFFD; line breaks and tabs kept."""
+    return _SURROGATES.sub("\ufffd", CONTROL.sub("", text))
 
 
 def decode_bytes(data: bytes, declared: str | None) -> str:

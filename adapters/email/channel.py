@@ -2,7 +2,8 @@
 
 A mail is stored (with its attachments) before the poller flags it processed, so a crash
 loses nothing and a redelivered mail is answered once. All the replies of a turn go out as
-one mail in the customer's thread (In-Reply-To, References, "Re:" subject).
+one mail in the customer's thread (In-Reply-To, References, "Re:" subject). A sender who
+mails faster than EMAIL_SENDER_RATE has the mails stored and answered later.
 """
 
 from __future__ import annotations
@@ -23,8 +24,11 @@ from adapters.email.thread import EmailThread
 from bot.core.attachments import AttachmentRejected
 from bot.core.intents import LocalIntent
 from bot.core.messages import BotReply, InvalidMessage, StoredReply
-from bot.core.models import Channel, Message
+from bot.core.models import Channel, Message, MessageStatus
+from bot.core.pipeline import Accepted
+from bot.core.rate_limits import RateLimited, Rule
 from bot.core.store import deliveries, outbound
+from bot.core.store import inbound as inbound_store
 from bot.core.store.inbound import AttachmentRef
 from bot.core.texts import Text, say
 
@@ -47,6 +51,7 @@ class EmailChannel:
         self._context = context
         self._sender = sender
         self._domain = context.settings.email_from_address.rpartition("@")[2] or "localhost"
+        self._rate = Rule.parse("email_sender", context.settings.email_sender_rate)
 
     async def on_message(self, raw: bytes) -> None:
         """Store one mail and answer it (raising leaves it in the mailbox to try again)."""
@@ -78,6 +83,8 @@ class EmailChannel:
         if parsed.problem == AUTO_REPLY:  # answering an out-of-office would start a loop
             await pipeline.answer_without_rasa(accepted, [], intent=LocalIntent.EMAIL_AUTO_REPLY)
             return
+        if not await self._within_rate(accepted, no_text=parsed.problem == NO_TEXT):
+            return
         if parsed.problem == NO_TEXT:
             notes = [BotReply(text=say(Text.EMAIL_NO_TEXT))]
             if rejected:
@@ -93,6 +100,40 @@ class EmailChannel:
             note = BotReply(text=rejected_note(rejected))
             replies.append(await pipeline.add_reply(accepted, note))
         await pipeline.deliveries.deliver(Channel.EMAIL, parsed.sender, replies)
+
+    async def _within_rate(self, accepted: Accepted, *, no_text: bool) -> bool:
+        """Count the mail against its sender's EMAIL_SENDER_RATE; over it, False, and the
+        mail is kept but not answered now.
+
+        It is already stored with its attachments (and flagged in the mailbox once this
+        returns), so nothing is lost: a mail for the assistant is left waiting (RECEIVED)
+        for the retry worker once it is `stale_processing_seconds` old, or for the sender's
+        next mail within the rate (a conversation's earlier messages are answered first);
+        one without text is closed without the "could not read" reply.
+        """
+        try:
+            await self._context.rate_limits.hit(
+                self._rate, accepted.inbound.sender_id, what="emails from this address"
+            )
+            return True
+        except RateLimited as limited:
+            log.warning(
+                "email_rate_limited",
+                message_id=accepted.stored.message.id,
+                retry_after=limited.retry_after,
+            )
+        pipeline = self._context.pipeline
+        if no_text:
+            await pipeline.answer_without_rasa(accepted, [], intent=LocalIntent.EMAIL_NO_TEXT)
+        elif accepted.claimed:  # taken for processing on storing: give it back, unanswered
+            async with self._context.database.session() as session:
+                await inbound_store.finish_inbound(
+                    session=session,
+                    message_id=accepted.stored.message.id,
+                    status=MessageStatus.RECEIVED,
+                    attempt=accepted.stored.message.attempts,
+                )
+        return False
 
     def _keep_attachments(
         self, parsed: ParsedEmail

@@ -20,7 +20,15 @@ from email.headerregistry import Address
 from email.message import Message
 from typing import Any, TypeVar
 
-from adapters.email.body import CONTROL, clean_body, decode_bytes, html_to_text, one_line, unflow
+from adapters.email.body import (
+    CONTROL,
+    clean_body,
+    decode_bytes,
+    html_to_text,
+    one_line,
+    printable,
+    unflow,
+)
 from bot.core.messages import InboundMessage, InvalidMessage
 from bot.core.models import Channel
 
@@ -40,7 +48,10 @@ NO_TEXT = "no_text"
 AUTO_REPLY = "auto_reply"
 SYNTHETIC_ID_DOMAIN = "assistant.invalid"
 
-_MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+# At most the 200 characters a message's id is stored in, no control characters.
+_MESSAGE_ID = re.compile(r"<[^<>\s\x00-\x1f\x7f]{1,198}>")
+_BARE_MESSAGE_ID = re.compile(r"[^<>\s\x00-\x1f\x7f]{1,198}")
+_MAX_ADDRESS = 320  # the longest address the store keeps (RFC 5321's limit too)
 _AUTOMATED_SENDERS = re.compile(
     r"^(mailer-daemon|no-?reply|do-?not-?reply|bounces?)([+.-].*)?@", re.IGNORECASE
 )
@@ -109,8 +120,8 @@ def parse_inbound(
         message_id=_message_id(message, raw),
         sender=sender,
         sender_name=sender_name,
-        subject=one_line(_header(message, "Subject") or ""),
-        text=text,
+        subject=one_line(printable(_header(message, "Subject") or "")),
+        text=printable(text),
         in_reply_to=next(iter(_ids(_raw_header(message, "In-Reply-To"))), None),
         references=_ids(_raw_header(message, "References")),
         attachments=attachments,
@@ -172,8 +183,13 @@ def _sender(message: Message) -> tuple[str, str | None]:
     for address in addresses:
         addr_spec = _sanitize(str(address.addr_spec)).strip().lower()
         local, _, domain = addr_spec.rpartition("@")
-        if local and domain and not re.search(r"\s", addr_spec):
-            return addr_spec, one_line(_sanitize(str(address.display_name))) or None
+        if (
+            local
+            and domain
+            and len(addr_spec) <= _MAX_ADDRESS
+            and not re.search(r"[\s\x00-\x1f\x7f]", addr_spec)
+        ):
+            return addr_spec, one_line(printable(_sanitize(str(address.display_name)))) or None
     raise InvalidMessage("no_sender", "The email has no sender address (From) to answer.")
 
 
@@ -182,7 +198,7 @@ def _message_id(message: Message, raw: bytes) -> str:
     found = _MESSAGE_ID.search(value)
     if found:
         return found.group(0)
-    if value and not re.search(r"[\s<>]", value):
+    if _BARE_MESSAGE_ID.fullmatch(value):
         return f"<{value}>"
     # Same bytes, same id: a redelivered mail without Message-ID is still recognised.
     return f"<{hashlib.sha256(raw).hexdigest()}@{SYNTHETIC_ID_DOMAIN}>"
@@ -252,9 +268,9 @@ def _attachments(
             continue
         content_type = _content_type(part)
         filename = _filename(part)
-        shown = filename or f"unnamed {content_type}"
+        shown = filename or f"unnamed {printable(content_type)[:100]}"
         if content_type not in allowed_types:
-            rejected.append((shown, f"{content_type} files are not accepted"))
+            rejected.append((shown, f"{printable(content_type)[:100]} files are not accepted"))
             continue
         data = _attachment_bytes(part)
         if len(data) > max_bytes:

@@ -1,6 +1,7 @@
 """The SMS channel on the message path: a webhook's message stored, answered (by the
 assistant, or here for keywords and messages with nothing to read), and the answer handed
-back in the webhook (TwiML mode) or pushed through the REST API (REST mode)."""
+back in the webhook (TwiML mode) or pushed through the REST API (REST mode). A number that
+texts faster than SMS_SENDER_RATE gets its messages stored and answered later."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from bot.core.intents import LocalIntent
 from bot.core.messages import BotReply, InboundMessage
 from bot.core.models import Channel, MessageStatus
 from bot.core.pipeline import Accepted, Turn
+from bot.core.rate_limits import RateLimited, Rule
 from bot.core.store import customers
 from bot.core.store import inbound as inbound_store
 from bot.core.texts import Text, say
@@ -38,6 +40,7 @@ class SmsChannel:
     def __init__(self, context: ChannelContext, *, twilio: TwilioRest | None) -> None:
         self._context = context
         self._twilio = twilio
+        self._rate = Rule.parse("sms_sender", context.settings.sms_sender_rate)
 
     @property
     def twiml_mode(self) -> bool:
@@ -45,7 +48,11 @@ class SmsChannel:
         return self._context.settings.sms_reply_mode == "twiml"
 
     async def receive(self, inbound: InboundMessage) -> str:
-        """Store and answer one message; the TwiML for Twilio (empty in REST mode)."""
+        """Store and answer one message; the TwiML for Twilio (empty in REST mode).
+
+        RateLimited when the number sends more than SMS_SENDER_RATE: the message is kept
+        all the same and answered later (see `_keep_for_later`).
+        """
         keyword = keyword_of(inbound.text)
         if keyword is None and not inbound.metadata.get("unreadable"):
             inbound = await self._context.pipeline.with_chosen_option(inbound)
@@ -56,12 +63,64 @@ class SmsChannel:
                 return EMPTY_TWIML
             turn = await self._context.pipeline.respond(accepted, push=False)
             return render_twiml([r.reply for r in turn.replies])
-        if keyword is not None or not inbound.text or inbound.metadata.get("unreadable"):
+        local = keyword is not None or not inbound.text or bool(inbound.metadata.get("unreadable"))
+        await self._within_rate(accepted, keyword, local=local)
+        if local:
             return await self._hand_over(inbound, await self._answer_here(accepted, keyword))
         if self.twiml_mode:
             return await self._hand_over(inbound, await self._answer(accepted, push=False))
         self._context.background.spawn(self._answer(accepted, push=True), name="sms-turn")
         return EMPTY_TWIML
+
+    async def _within_rate(
+        self, accepted: Accepted, keyword: Keyword | None, *, local: bool
+    ) -> None:
+        """Count the message against its number's rate; over it, keep it for later and
+        raise RateLimited (Twilio is answered 429, which its console shows)."""
+        if keyword in (Keyword.STOP, Keyword.START):
+            return  # an opt-out (or back in) is honoured whatever the rate
+        try:
+            await self._context.rate_limits.hit(
+                self._rate, accepted.inbound.sender_id, what="messages from this number"
+            )
+        except RateLimited as limited:
+            await self._keep_for_later(accepted, keyword, local=local)
+            log.warning(
+                "sms_rate_limited",
+                message_id=accepted.stored.message.id,
+                retry_after=limited.retry_after,
+            )
+            raise
+
+    async def _keep_for_later(
+        self, accepted: Accepted, keyword: Keyword | None, *, local: bool
+    ) -> None:
+        """A message over the rate: stored (never lost), but not answered now.
+
+        Twilio does not redeliver a refused webhook, so the message stays ours to answer: one
+        for the assistant is left waiting (RECEIVED), for the retry worker once it is
+        `stale_processing_seconds` old, or before that by the number's next message within
+        the rate (earlier unanswered messages of a conversation are answered first). One we
+        would answer ourselves (HELP, a picture, an unreadable text) is closed without a
+        reply: what it carries is kept, the courtesy reply is what the rate saves.
+        """
+        if local:
+            await self.save_media(accepted)
+            intent = (
+                KEYWORD_INTENTS[keyword] if keyword else LocalIntent.SMS_UNREADABLE_OR_MEDIA_ONLY
+            )
+            await self._context.pipeline.answer_without_rasa(accepted, [], intent=intent)
+            return
+        if accepted.claimed:  # taken for processing on storing: give it back, unanswered
+            async with self._context.database.session() as session:
+                await inbound_store.finish_inbound(
+                    session=session,
+                    message_id=accepted.stored.message.id,
+                    status=MessageStatus.RECEIVED,
+                    attempt=accepted.stored.message.attempts,
+                )
+        if accepted.inbound.metadata.get("media"):
+            self._context.background.spawn(self.save_media(accepted), name="sms-media")
 
     async def _answer(self, accepted: Accepted, *, push: bool) -> Turn:
         _, rejected = await self.save_media(accepted)

@@ -4,9 +4,11 @@ and the media's URLs and types."""
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from typing import Any
 
+from adapters.twilio.params import MAX_MEDIA
 from bot.core.messages import InboundMessage, InvalidMessage, clean_text
 from bot.core.models import Channel
 
@@ -17,6 +19,10 @@ START_WORDS = frozenset({"START", "YES", "UNSTOP", "OPTIN"})
 
 
 HELP_WORDS = frozenset({"HELP", "INFO"})
+
+# How much of a body that cannot be read (binary, far too long) is kept for people to see.
+UNREADABLE_KEPT_CHARS = 500
+_MEDIA_COUNT = re.compile(r"[0-9]{1,2}")
 
 
 class Keyword(enum.StrEnum):
@@ -57,7 +63,7 @@ def parse_inbound(form: Mapping[str, str], *, max_bytes: int) -> InboundMessage:
         text = clean_text(body, max_bytes=max_bytes) if body.strip() or not media else ""
     except InvalidMessage as error:
         metadata["unreadable"] = error.code
-        text = body[:500]
+        text = body[:UNREADABLE_KEPT_CHARS]  # made storable by InboundMessage (NUL: U+FFFD)
     return InboundMessage(
         text=text, sender_id=sender, channel=Channel.SMS, message_id=sid, metadata=metadata
     )
@@ -65,10 +71,13 @@ def parse_inbound(form: Mapping[str, str], *, max_bytes: int) -> InboundMessage:
 
 def _media_of(form: Mapping[str, str]) -> list[dict[str, str]]:
     count = form.get("NumMedia", "0")
-    if not count.isdigit():
-        raise InvalidMessage("malformed", "NumMedia must be a number.", status_code=400)
+    # "²".isdigit() is True but int("²") fails: only ASCII digits, and Twilio's at most 10.
+    if not _MEDIA_COUNT.fullmatch(count) or int(count) > MAX_MEDIA:
+        raise InvalidMessage(
+            "malformed", f"NumMedia must be a number from 0 to {MAX_MEDIA}.", status_code=400
+        )
     media = []
-    for index in range(min(int(count), 10)):
+    for index in range(int(count)):
         url = form.get(f"MediaUrl{index}")
         if url:
             media.append({"url": url, "content_type": form.get(f"MediaContentType{index}", "")})

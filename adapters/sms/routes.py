@@ -11,7 +11,8 @@ from fastapi.responses import Response
 
 from adapters.sms.channel import SmsChannel
 from adapters.sms.parse import parse_inbound
-from adapters.twilio.webhook import TwilioForm, twiml_response
+from adapters.twilio.params import SmsStatusParams, SmsWebhook, form_body
+from adapters.twilio.webhook import SmsForm, SmsStatusForm, twiml_response
 from bot.core.deps import DatabaseDep, SettingsDep, from_app_state
 from bot.core.messages import InvalidMessage
 from bot.core.models import Channel
@@ -24,9 +25,10 @@ router = APIRouter(prefix="/twilio/sms", tags=["sms"])
 SmsChannelDep = Annotated[SmsChannel, from_app_state("sms")]
 
 
-@router.post("", response_class=Response)
-async def inbound_sms(form: TwilioForm, settings: SettingsDep, sms: SmsChannelDep) -> Response:
-    """Twilio's "A message comes in" webhook."""
+@router.post("", response_class=Response, openapi_extra=form_body(SmsWebhook))
+async def inbound_sms(form: SmsForm, settings: SettingsDep, sms: SmsChannelDep) -> Response:
+    """Twilio's "A message comes in" webhook; 429 (the message kept, answered later) when
+    the number sends more than SMS_SENDER_RATE."""
     try:
         inbound = parse_inbound(form, max_bytes=settings.max_message_bytes)
     except InvalidMessage as error:
@@ -35,8 +37,8 @@ async def inbound_sms(form: TwilioForm, settings: SettingsDep, sms: SmsChannelDe
     return twiml_response(await sms.receive(inbound))
 
 
-@router.post("/status", response_class=Response)
-async def sms_status(form: TwilioForm, database: DatabaseDep) -> Response:
+@router.post("/status", response_class=Response, openapi_extra=form_body(SmsStatusParams))
+async def sms_status(form: SmsStatusForm, database: DatabaseDep) -> Response:
     """Twilio's status callback for a message we sent: queued, sent, delivered, failed..."""
     sid = form.get("MessageSid", "")
     status = form.get("MessageStatus") or form.get("SmsStatus") or ""

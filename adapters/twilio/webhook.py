@@ -2,12 +2,13 @@
 
 Every Twilio request is authenticated with the account's auth token before anything is
 stored or processed; a forged or unsigned request gets 403 and leaves no trace but a log
-line. Behind a proxy, Twilio signs the public URL it called: set PUBLIC_URL.
+line. Behind a proxy, Twilio signs the public URL it called: set PUBLIC_URL. Then each
+route's form is checked against its model in `params` (400 for what Twilio never sends).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 import structlog
@@ -16,13 +17,24 @@ from fastapi.responses import Response
 from twilio.request_validator import RequestValidator
 
 from adapters.request_body import read_body
+from adapters.twilio.params import (
+    FORM_CONTENT_TYPE,
+    CallParams,
+    CallStatusParams,
+    DequeueParams,
+    GatherParams,
+    QueueWaitParams,
+    SmsStatusParams,
+    SmsWebhook,
+    TwilioParams,
+    check_params,
+)
 from bot.core.deps import SettingsDep
 
 log = structlog.get_logger("adapters.twilio")
 
 # Twilio's largest webhooks (an MMS with ten media, a long SMS) are a few kilobytes.
 MAX_FORM_BYTES = 64 * 1024
-FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 TWIML_MEDIA_TYPE = "application/xml"
 
 
@@ -56,14 +68,15 @@ def parse_form(body: bytes) -> dict[str, str]:
 
 async def twilio_form(request: Request, settings: SettingsDep) -> dict[str, str]:
     """The parameters of an authentic Twilio webhook request (403/413/415/400/503 otherwise)."""
-    if not settings.twilio_enabled:
-        raise HTTPException(
-            503, "Twilio is not configured: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN."
-        )
+    # Unsigned first: whatever the configuration, nobody but Twilio gets past a 403.
     signature = request.headers.get("x-twilio-signature")
     if not signature:
         log.warning("twilio_unsigned", path=request.url.path)
         raise HTTPException(403, "Missing X-Twilio-Signature.")
+    if not settings.twilio_enabled:
+        raise HTTPException(
+            503, "Twilio is not configured: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN."
+        )
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if content_type != FORM_CONTENT_TYPE:
         raise HTTPException(415, f"Expected {FORM_CONTENT_TYPE}, got {content_type or 'none'}.")
@@ -81,3 +94,23 @@ async def twilio_form(request: Request, settings: SettingsDep) -> dict[str, str]
 
 
 TwilioForm = Annotated[dict[str, str], Depends(twilio_form)]
+
+
+def webhook_form(model: type[TwilioParams]) -> Any:
+    """A dependency: the authentic form (as `twilio_form`), its values checked against
+    `model` (400 for anything Twilio would not send); pair it with `form_body(model)`."""
+
+    async def checked_form(form: TwilioForm) -> dict[str, str]:
+        check_params(model, form)
+        return form
+
+    return Depends(checked_form)
+
+
+SmsForm = Annotated[dict[str, str], webhook_form(SmsWebhook)]
+SmsStatusForm = Annotated[dict[str, str], webhook_form(SmsStatusParams)]
+CallForm = Annotated[dict[str, str], webhook_form(CallParams)]
+GatherForm = Annotated[dict[str, str], webhook_form(GatherParams)]
+CallStatusForm = Annotated[dict[str, str], webhook_form(CallStatusParams)]
+QueueWaitForm = Annotated[dict[str, str], webhook_form(QueueWaitParams)]
+DequeueForm = Annotated[dict[str, str], webhook_form(DequeueParams)]

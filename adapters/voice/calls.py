@@ -16,6 +16,7 @@ from adapters.voice.render import (
     MAX_REPROMPTS,
     Voice,
     render_agent_will_text,
+    render_busy,
     render_consent_prompt,
     render_dial,
     render_enqueue,
@@ -33,6 +34,7 @@ from adapters.voice.render import (
 from bot.core.intents import LocalIntent
 from bot.core.messages import BotReply, InboundMessage, InvalidMessage, StoredReply
 from bot.core.models import Channel, MessageStatus, RecordingConsent
+from bot.core.rate_limits import RateLimited, Rule
 from bot.core.store import calls, conversations, customers, outbound
 from bot.core.store import inbound as inbound_store
 from bot.core.texts import Text, say
@@ -57,10 +59,17 @@ class VoiceCalls:
         self._escalations = escalations
         self._twilio = twilio
         self._voice = Voice.from_settings(context.settings)
+        self._rate = Rule.parse("call_sender", context.settings.call_sender_rate)
 
-    def incoming(self, form: Mapping[str, str]) -> str:
-        """A call comes in: recording notice or opt-in (by country), then the greeting."""
-        call_sid, _ = call_of(form)
+    async def incoming(self, form: Mapping[str, str]) -> str:
+        """A call comes in: recording notice or opt-in (by country), then the greeting; a
+        busy tone for a caller over CALL_SENDER_RATE."""
+        call_sid, caller = call_of(form)
+        try:
+            await self._context.rate_limits.hit(self._rate, caller, what="calls from this number")
+        except RateLimited as limited:
+            log.warning("call_rate_limited", call_sid=call_sid, retry_after=limited.retry_after)
+            return render_busy()
         log.info("call_started", call_sid=call_sid, country=form.get("FromCountry"))
         if not self._context.settings.voice_record_calls:
             return self._greeting()

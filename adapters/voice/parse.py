@@ -44,9 +44,11 @@ def parse_inbound(form: Mapping[str, str], *, turn: int, max_bytes: int) -> Inbo
 
 def _confidence(form: Mapping[str, str]) -> float:
     try:
-        return float(form.get("Confidence", "1"))
+        value = float(form.get("Confidence", "1"))
     except ValueError:
         return 0.0
+    # "nan" and "inf" parse as floats, and a stored infinity is not JSON PostgreSQL takes.
+    return value if 0.0 <= value <= 1.0 else 0.0
 
 
 def consent_for(form: Mapping[str, str], choice: str | None) -> RecordingConsent:

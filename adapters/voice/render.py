@@ -221,3 +221,11 @@ def render_wait(voice: Voice, *, turn: int, waits: int) -> str:
 def render_hang_up_quietly() -> str:
     """Nothing more to say: the caller is no longer on our line."""
     return str(VoiceResponse())
+
+
+def render_busy() -> str:
+    """Refuse the call with a busy tone (a caller over CALL_SENDER_RATE): `<Reject>` before
+    answering, so the call is never connected and costs nothing."""
+    response = VoiceResponse()
+    response.reject(reason="busy")
+    return str(response)

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel, Field
+
+from adapters.webchat.sessions import WebchatSession
 from bot.core.messages import BotReply, InboundMessage, InvalidMessage, StoredReply, clean_text
 from bot.core.models import Channel, Direction, Message
-
-USER_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-
 
 CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -21,8 +21,26 @@ CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 FRAME_OVERHEAD_BYTES = 1024
 
 
-def parse_inbound(frame: Any, *, user_id: str, max_bytes: int) -> InboundMessage:
-    """The customer message in one frame from the page (or one REST body)."""
+class MessageFrame(BaseModel):
+    """A message from the page: a WebSocket frame or the body of POST /webchat/messages.
+
+    Documents the shape (for the OpenAPI and fuzzers); `parse_inbound` reads it, with its own
+    error codes.
+    """
+
+    type: Literal["message"] = "message"
+    id: str | None = Field(
+        default=None,
+        pattern=CLIENT_ID_PATTERN.pattern,
+        description="The page's id for the message: sent again, it is answered once.",
+    )
+    text: str = Field(description="What the customer typed, or the title of a button.")
+    payload: str | None = Field(default=None, description="The payload of a pressed button.")
+
+
+def parse_inbound(frame: Any, *, session: WebchatSession, max_bytes: int) -> InboundMessage:
+    """The customer message in one frame from the page (or one REST body), from the visitor
+    of `session` (whatever else the frame says)."""
     if not isinstance(frame, dict):
         raise InvalidMessage("malformed", "Expected a JSON object.", status_code=400)
     if frame.get("type", "message") != "message":
@@ -36,16 +54,17 @@ def parse_inbound(frame: Any, *, user_id: str, max_bytes: int) -> InboundMessage
     ):
         raise InvalidMessage("malformed", "'id' must be 1-64 letters, digits, '-' or '_'.", 400)
     shown = clean_text(text, max_bytes=max_bytes)
-    metadata: dict[str, Any] = {}
+    # How the visitor got their session (issue 11's verification builds on an app's user).
+    metadata: dict[str, Any] = {"session_kind": session.kind.value}
     if payload:
         # A button: Rasa gets the button's payload, the transcript shows its title.
         metadata["display_text"] = shown
         shown = clean_text(payload, max_bytes=max_bytes)
     return InboundMessage(
         text=shown,
-        sender_id=user_id,
+        sender_id=session.visitor_id,
         channel=Channel.WEBCHAT,
-        message_id=f"{user_id}:{client_id}" if client_id else None,
+        message_id=f"{session.visitor_id}:{client_id}" if client_id else None,
         metadata=metadata,
     )
 

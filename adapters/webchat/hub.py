@@ -14,7 +14,7 @@ from bot.core.models import Channel
 
 
 class WebchatHub:
-    """The open chat sockets of each web chat user; pushes replies to all of them.
+    """The open chat sockets of each web chat visitor; pushes replies to all of them.
 
     Replies it could not push (no tab open) are not resent: the visitor gets them when a
     tab connects again.
@@ -26,27 +26,27 @@ class WebchatHub:
     def __init__(self) -> None:
         self._sockets: dict[str, set[WebSocket]] = defaultdict(set)
 
-    def add(self, user_id: str, websocket: WebSocket) -> None:
+    def add(self, visitor_id: str, websocket: WebSocket) -> None:
         """Track a newly opened socket."""
-        self._sockets[user_id].add(websocket)
+        self._sockets[visitor_id].add(websocket)
 
-    def remove(self, user_id: str, websocket: WebSocket) -> None:
+    def remove(self, visitor_id: str, websocket: WebSocket) -> None:
         """Forget a closed socket."""
-        sockets = self._sockets.get(user_id)
+        sockets = self._sockets.get(visitor_id)
         if sockets is not None:
             sockets.discard(websocket)
             if not sockets:
-                del self._sockets[user_id]
+                del self._sockets[visitor_id]
 
-    async def push(self, user_id: str, replies: Sequence[StoredReply]) -> bool:
-        """Send replies to every open socket of `user_id`; True if at least one took them."""
+    async def push(self, visitor_id: str, replies: Sequence[StoredReply]) -> bool:
+        """Send replies to every open socket of `visitor_id`; True if at least one took them."""
         frame = {"type": "replies", "messages": render_stored(replies)}
         delivered = False
-        for websocket in list(self._sockets.get(user_id, ())):
+        for websocket in list(self._sockets.get(visitor_id, ())):
             try:
                 if websocket.client_state is WebSocketState.CONNECTED:
                     await websocket.send_json(frame)
                     delivered = True
             except (WebSocketDisconnect, RuntimeError):
-                self.remove(user_id, websocket)
+                self.remove(visitor_id, websocket)
         return delivered

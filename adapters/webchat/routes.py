@@ -1,50 +1,67 @@
-"""Web chat's page, WebSocket and REST endpoints.
+"""Web chat's page, sessions and REST endpoints (the WebSocket is in `socket`).
 
-Frames from the page (JSON text frames):
-    {"type": "message", "id": "<client uuid>", "text": "...", "payload": "/intent" (optional)}
-Frames to the page:
-    {"type": "history", "messages": [...]}       on connect, the customer's recent messages
-    {"type": "ack", "id": "<client uuid>"}        the message is stored
-    {"type": "replies", "messages": [...]}        the assistant's replies
-    {"type": "error", "code": "...", "detail": "...", "id": ...}
+Every visitor first gets a session (`POST /webchat/sessions`): a signed token that names the
+visitor the server chose. History and posting take it as `Authorization: Bearer <token>`,
+the WebSocket as its first frame. An embedding app's server binds its signed-in user with
+`Authorization: Bearer <WEBCHAT_EMBED_SECRET>` and `{"user": "<its user id>"}`.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+import hmac
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import structlog
-from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
 
 from adapters.request_body import read_body
+from adapters.webchat import socket
+from adapters.webchat.access import (
+    BearerDep,
+    CurrentSession,
+    client_address,
+    json_body_schema,
+    limit_message,
+    parse_json,
+    require_json,
+    rules_of,
+    unauthorized,
+)
 from adapters.webchat.frames import (
     FRAME_OVERHEAD_BYTES,
-    USER_ID_PATTERN,
+    MessageFrame,
     parse_inbound,
     render_history,
     render_stored,
 )
-from adapters.webchat.hub import WebchatHub
-from bot.core.db import Database
-from bot.core.deps import DatabaseDep, PipelineDep, SettingsDep, from_app_state
+from adapters.webchat.sessions import InvalidSession, SessionSigner, WebchatSession
+from bot.core.deps import DatabaseDep, PipelineDep, RateLimitsDep, SettingsDep
 from bot.core.messages import InvalidMessage
 from bot.core.models import Channel
-from bot.core.pipeline import MessagePipeline
+from bot.core.rate_limits import RateLimits
+from bot.core.settings import Settings
 from bot.core.store import history as history_store
-from bot.core.store import outbound
-from bot.core.texts import Text, say
-
-log = structlog.get_logger("adapters.webchat")
 
 PAGE = Path(__file__).resolve().parent / "page" / "index.html"
+# A session request is at most a user id in a small JSON object.
+MAX_SESSION_BODY_BYTES = 4096
+MAX_APP_USER_CHARS = 256
+
 router = APIRouter(prefix="/webchat", tags=["webchat"])
+router.include_router(socket.router)
 
 
-HubDep = Annotated[WebchatHub, from_app_state("webchat_hub")]
+class SessionRequest(BaseModel):
+    """The body of POST /webchat/sessions (none for an anonymous visitor)."""
+
+    user: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_APP_USER_CHARS,
+        description="The embedding app's id of its signed-in user (needs the embed secret).",
+    )
 
 
 @router.get("", response_class=HTMLResponse, include_in_schema=False)
@@ -54,116 +71,87 @@ async def chat_page(settings: SettingsDep) -> HTMLResponse:
     return HTMLResponse(page.replace("__MAX_BYTES__", str(settings.max_message_bytes)))
 
 
-@router.websocket("/ws")
-async def chat_socket(
-    websocket: WebSocket,
-    settings: SettingsDep,
-    database: DatabaseDep,
-    pipeline: PipelineDep,
-    hub: HubDep,
-    user_id: Annotated[str, Query()] = "",
-) -> None:
-    """One browser tab's chat connection."""
-    if not USER_ID_PATTERN.match(user_id):
-        await websocket.close(code=1008, reason="user_id must be 8-64 letters, digits, - or _")
-        return
-    await websocket.accept()
-    hub.add(user_id, websocket)
-    try:
-        await _send_history_and_pending(websocket, database, pipeline, user_id)
-        while True:
-            event = await websocket.receive()
-            if event["type"] == "websocket.disconnect":
-                break
-            await _handle_frame(websocket, pipeline, settings.max_message_bytes, user_id, event)
-    except WebSocketDisconnect:
-        pass
-    finally:
-        hub.remove(user_id, websocket)
-
-
-async def _send_history_and_pending(
-    websocket: WebSocket, database: Database, pipeline: MessagePipeline, user_id: str
-) -> None:
-    async with database.session() as session:
-        messages = await history_store.recent_messages(
-            session=session, channel=Channel.WEBCHAT, address=user_id
-        )
-        pending = await outbound.undelivered_outbound(
-            session=session, channel=Channel.WEBCHAT, address=user_id
-        )
-    await websocket.send_json({"type": "history", "messages": render_history(messages)})
-    if pending:
-        # Replies that were stored while no tab was open (e.g. answered after an outage).
-        replies = [outbound.stored_reply(m) for m in pending]
-        await websocket.send_json({"type": "replies", "messages": render_stored(replies)})
-        await pipeline.deliveries.mark_delivered(replies)
-
-
-def _decode_frame(raw: str | None, *, max_bytes: int) -> Any:
-    """The JSON of one text frame from the page (refused when binary, too big or not JSON)."""
-    if raw is None:
-        raise InvalidMessage("binary_not_supported", "Send text frames with JSON, not binary.")
-    # JSON framing around a maximal text (escapes can double it) must still fit.
-    if len(raw.encode("utf-8", "surrogatepass")) > 2 * max_bytes + FRAME_OVERHEAD_BYTES:
-        raise InvalidMessage("message_too_long", f"Messages can be at most {max_bytes} bytes.", 413)
-    try:
-        return json.loads(raw)
-    except ValueError as error:
-        raise InvalidMessage("malformed_json", "The frame is not valid JSON.", 400) from error
-
-
-async def _handle_frame(
-    websocket: WebSocket,
-    pipeline: MessagePipeline,
-    max_bytes: int,
-    user_id: str,
-    event: Mapping[str, Any],
-) -> None:
-    raw = event.get("text")
-    client_id = None  # the id the page gave its message, echoed with the answer about it
-    try:
-        frame = _decode_frame(raw, max_bytes=max_bytes)
-        client_id = frame.get("id") if isinstance(frame, dict) else None
-        inbound = parse_inbound(frame, user_id=user_id, max_bytes=max_bytes)
-    except InvalidMessage as error:
-        await _send_error(websocket, error.code, error.reason, client_id)
-        return
-    try:
-        accepted = await pipeline.accept(inbound)
-    except Exception:
-        log.exception("webchat_store_failed", user_id=user_id)
-        await _send_error(websocket, "unavailable", say(Text.WEBCHAT_NOT_TAKEN), client_id)
-        return
-    await websocket.send_json({"type": "ack", "id": client_id})
-    try:
-        turn = await pipeline.respond(accepted)
-        if not turn.replies:
-            # Nothing to say (yet): the tab still learns the turn is over.
-            await websocket.send_json({"type": "replies", "messages": []})
-    except Exception:
-        log.exception("webchat_turn_failed", user_id=user_id)
-        await _send_error(websocket, "delayed", say(Text.WEBCHAT_DELAYED), client_id)
-
-
-async def _send_error(websocket: WebSocket, code: str, detail: str, client_id: Any) -> None:
-    await websocket.send_json({"type": "error", "code": code, "detail": detail, "id": client_id})
-
-
-@router.post("/messages")
-async def post_message(
-    request: Request, settings: SettingsDep, pipeline: PipelineDep
+@router.post(
+    "/sessions", status_code=201, openapi_extra=json_body_schema(SessionRequest, required=False)
+)
+async def open_session(
+    request: Request, settings: SettingsDep, rate_limits: RateLimitsDep, credentials: BearerDep
 ) -> dict[str, Any]:
-    """Plain REST: send one message, get the assistant's replies in the response."""
-    max_bytes = settings.max_message_bytes
-    body = _json(await read_body(request, limit=2 * max_bytes + FRAME_OVERHEAD_BYTES))
-    user_id = body.get("user_id") if isinstance(body, dict) else None
-    if not isinstance(user_id, str) or not USER_ID_PATTERN.match(user_id):
+    """A session token: for a new visitor (no credentials), the same visitor renewed (their
+    current token), or the embedding app's user (the embed secret and `{"user": ...}`)."""
+    signer = SessionSigner.from_settings(settings)
+    user = await _app_user(request)
+    bearer = credentials.credentials if credentials else None
+    if user is not None:
+        _check_embed_secret(settings, bearer)
+        session = signer.app_user(user)
+    elif bearer is not None:
+        try:
+            session = signer.renewed(signer.read(bearer))
+        except InvalidSession:
+            raise unauthorized() from None
+    else:
+        session = await _new_visitor(signer, rate_limits, settings, client_address(request))
+    return {"token": signer.token(session), "expires_at": session.expires_at_iso()}
+
+
+async def _app_user(request: Request) -> str | None:
+    """The `user` of the request body, if it has one."""
+    body = await read_body(request, limit=MAX_SESSION_BODY_BYTES)
+    if not body.strip():
+        return None
+    require_json(request)
+    parsed = parse_json(body)
+    if not isinstance(parsed, dict):
+        raise InvalidMessage("malformed", "Expected a JSON object.", 400)
+    user = parsed.get("user")
+    if user is None:
+        return None
+    if not (isinstance(user, str) and 0 < len(user) <= MAX_APP_USER_CHARS and user.isprintable()):
         raise InvalidMessage(
-            "invalid_user_id", "'user_id' must be 8-64 letters, digits, - or _.", 400
+            "invalid_user", f"'user' must be 1-{MAX_APP_USER_CHARS} printable characters.", 400
         )
-    inbound = parse_inbound(body, user_id=user_id, max_bytes=max_bytes)
-    turn = await pipeline.handle(inbound, push=False)
+    return user
+
+
+def _check_embed_secret(settings: Settings, bearer: str | None) -> None:
+    """Only the embedding app's server, holding WEBCHAT_EMBED_SECRET, may name a user."""
+    secret = settings.webchat_embed_secret.get_secret_value()
+    if not secret:
+        raise InvalidMessage(
+            "embedding_disabled", "Binding an app's users is off (no WEBCHAT_EMBED_SECRET).", 403
+        )
+    if bearer is None or not hmac.compare_digest(bearer.encode(), secret.encode()):
+        raise unauthorized()
+
+
+async def _new_visitor(
+    signer: SessionSigner, rate_limits: RateLimits, settings: Settings, address: str
+) -> WebchatSession:
+    await rate_limits.hit(rules_of(settings).new_session, address, what="new sessions")
+    return signer.anonymous()
+
+
+@router.post("/messages", openapi_extra=json_body_schema(MessageFrame))
+async def post_message(
+    request: Request,
+    session: CurrentSession,
+    settings: SettingsDep,
+    pipeline: PipelineDep,
+    rate_limits: RateLimitsDep,
+) -> dict[str, Any]:
+    """Plain REST: send one message, get the assistant's replies in the response (or, when
+    they take longer than ANSWER_WAIT_SECONDS, a notice that they will follow)."""
+    require_json(request)
+    max_bytes = settings.max_message_bytes
+    body = parse_json(await read_body(request, limit=2 * max_bytes + FRAME_OVERHEAD_BYTES))
+    inbound = parse_inbound(body, session=session, max_bytes=max_bytes)
+    # Over a limit: 429 with Retry-After, and nothing stored (the page sends it again).
+    await limit_message(rate_limits, settings, session.visitor_id, client_address(request))
+    # A slow turn (Rasa busy) answers "saved, answering shortly" in time; its replies are
+    # pushed to the visitor's open tabs (and kept in the history) when they come.
+    accepted = await pipeline.accept(inbound)
+    turn = await pipeline.respond_within(accepted, settings.answer_wait_seconds)
     await pipeline.deliveries.mark_delivered(turn.replies)
     return {
         "status": turn.status.value,
@@ -173,21 +161,10 @@ async def post_message(
 
 
 @router.get("/history")
-async def history(
-    database: DatabaseDep, user_id: Annotated[str, Query(pattern=USER_ID_PATTERN.pattern)]
-) -> dict[str, Any]:
-    """The customer's recent messages across channels, oldest first."""
-    async with database.session() as session:
+async def history(database: DatabaseDep, session: CurrentSession) -> dict[str, Any]:
+    """The visitor's recent messages across channels, oldest first."""
+    async with database.session() as db_session:
         messages = await history_store.recent_messages(
-            session=session, channel=Channel.WEBCHAT, address=user_id
+            session=db_session, channel=Channel.WEBCHAT, address=session.visitor_id
         )
     return {"messages": render_history(messages)}
-
-
-def _json(body: bytes) -> Any:
-    try:
-        return json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError as error:
-        raise InvalidMessage("invalid_encoding", "The body must be UTF-8 JSON.", 400) from error
-    except ValueError as error:
-        raise InvalidMessage("malformed_json", "The body is not valid JSON.", 400) from error

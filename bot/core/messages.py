@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.core.models import Channel
 
@@ -42,6 +42,12 @@ class InboundMessage(BaseModel):
     message_id: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("text", "sender_id", "message_id", "metadata")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        # Whatever a channel read, the store gets text both databases take.
+        return storable_data(value)
+
 
 class Button(BaseModel):
     """A choice offered to the customer; `payload` is what is sent back when it is picked."""
@@ -50,6 +56,11 @@ class Button(BaseModel):
 
     title: str
     payload: str
+
+    @field_validator("title", "payload")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        return storable_data(value)
 
 
 class BotReply(BaseModel):
@@ -61,6 +72,11 @@ class BotReply(BaseModel):
     buttons: tuple[Button, ...] = ()
     image: str | None = None
     custom: dict[str, Any] | None = None
+
+    @field_validator("text", "image", "custom")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        return storable_data(value)
 
     @classmethod
     def from_rasa(cls, message: dict[str, Any]) -> BotReply:
@@ -99,8 +115,10 @@ class StoredReply:
 def clean_text(raw: str, *, max_bytes: int = MAX_TEXT_BYTES) -> str:
     """The customer's text, checked: not empty, not oversized, not binary.
 
-    Control characters other than line breaks and tabs are dropped; NUL or a text that
-    is mostly control characters is refused as binary.
+    Control characters other than line breaks and tabs are dropped, NUL included (PostgreSQL
+    cannot store it); unpaired surrogates (not UTF-8) become U+FFFD, so the same text is
+    stored on SQLite and PostgreSQL. A text that is mostly control characters is refused
+    as binary.
     """
     if len(raw.encode("utf-8", errors="surrogatepass")) > max_bytes:
         raise InvalidMessage(
@@ -108,17 +126,46 @@ def clean_text(raw: str, *, max_bytes: int = MAX_TEXT_BYTES) -> str:
             f"Messages can be at most {max_bytes} bytes; please shorten it or split it up.",
             status_code=413,
         )
-    try:
-        raw.encode("utf-8")
-    except UnicodeEncodeError as error:
-        raise InvalidMessage("invalid_text", "The message is not valid Unicode text.") from error
+    raw = _pair_surrogates(raw)
     controls = sum(1 for ch in raw if _is_control(ch))
-    if "\x00" in raw or (raw and controls > len(raw) // 4):
+    if raw and controls > len(raw) // 4:
         raise InvalidMessage("binary_content", "That looks like binary data, not a text message.")
     text = "".join(ch for ch in raw if not _is_control(ch)).strip()
     if not text:
         raise InvalidMessage("empty_message", "The message is empty; please type something.")
     return text
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """`text` as both databases store it: NUL (PostgreSQL refuses it) and unpaired
+    surrogates (not UTF-8, so neither database takes them) become U+FFFD; nothing else
+    changes."""
+    if _UNSTORABLE.search(text) is None:
+        return text
+    return _pair_surrogates(text).replace("\x00", "\ufffd")
+
+
+def storable_data(value: Any) -> Any:
+    """`value` (JSON-like: dicts, lists, strings) with every string, keys too, `storable`."""
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, Mapping):
+        return {storable_data(key): storable_data(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(storable_data(item) for item in value)
+    return value
+
+
+def _pair_surrogates(text: str) -> str:
+    # Two halves of a pair (as some decoders leave them) join into one character; a lone
+    # half becomes U+FFFD.
+    if _SURROGATE.search(text) is None:
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 def _is_control(ch: str) -> bool:

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_token: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_hex(16)))
     rasa_timeout_seconds: float = 30.0
+    # A request/response channel (web chat REST) answers within this long; a slower turn
+    # gets "saved, answering shortly" and its replies are pushed when they come.
+    answer_wait_seconds: float = Field(default=20.0, gt=0)
     action_server_url: str = "http://127.0.0.1:5055"
 
     rasa_venv: Path = PROJECT_ROOT / ".venv-rasa"

@@ -1,31 +1,33 @@
-"""The agents' API and the console page. Errors: 401 for a missing, forged or expired token
-(or a wrong password); 403 for a conversation outside the agent's queues or someone else's;
-404 for none; 409 for one just taken or a colleague without room; 422 for a bad transfer."""
+"""The agents' API and the console page. Errors: 401 for a missing, forged, expired or
+revoked token (or a wrong password); 429 after too many failed sign-ins; 403 for a
+conversation outside the agent's queues or someone else's; 404 for none; 409 for one just
+taken or a colleague without room; 422 for a bad transfer or an id out of range."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 from pathlib import Path
 
 import yaml
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, StreamingResponse
 
-from bot.core.deps import DatabaseDep, SettingsDep
-from bot.core.models import utcnow
-from bot.core.store import audit
-from handoff.auth import issue_token, verify_password
+from bot.core.deps import SettingsDep
+from bot.core.ids import DbId
 from handoff.console import schemas
-from handoff.console.deps import CurrentAgent
+from handoff.console.deps import CurrentAgent, CurrentSession, StreamAgent
+from handoff.console.signin import TICKET_LIFETIME, SignIn, StreamGrant, WrongCredentials
 from handoff.console.views import agent_view, handoff_view
-from handoff.deps import ConsoleDep, DeskDep, WatcherDep
+from handoff.deps import ConsoleDep, DeskDep, SignInDep, WatcherDep
 from handoff.desk import AlreadyTaken, NoSuchHandoff, NotInYourQueues
+from handoff.live import InboxWatcher
 from handoff.store.agent_actions import AgentUnavailable, HandoffNotYours
-from handoff.store.agents import agent_by_email
 
 router = APIRouter(prefix="/agent", tags=["agents"])
+# How often an open event stream checks its agent is still signed in (and the keep-alive).
+RECHECK_SECONDS = 15.0
 CONSOLE_PAGE = Path(__file__).resolve().parent / "page" / "index.html"
 
 
@@ -52,30 +54,46 @@ async def console_page() -> HTMLResponse:
     return HTMLResponse(CONSOLE_PAGE.read_text(encoding="utf-8"))
 
 
-@router.post("/login", response_model=schemas.SignedIn)
+@router.post(
+    "/login",
+    response_model=schemas.SignedIn,
+    responses={
+        401: {"description": "Wrong email or password"},
+        429: {"description": "Too many failed sign-ins: wait Retry-After seconds"},
+    },
+)
 async def login(
-    credentials: schemas.Credentials, database: DatabaseDep, settings: SettingsDep
+    credentials: schemas.Credentials, request: Request, sign_in: SignInDep
 ) -> schemas.SignedIn:
-    """Exchange email and password for a bearer token."""
-    async with database.session() as session:
-        agent = await agent_by_email(session=session, email=credentials.email)
-        ok = agent is not None and verify_password(credentials.password, agent.password_hash)
-        audit.record(
-            session=session,
-            actor=f"agent:{agent.id}" if agent else "anonymous",
-            action="agent.login" if ok else "agent.login_failed",
-            entity_type="agent",
-            entity_id=str(agent.id) if agent else credentials.email[:100],
-        )
-    if not ok or agent is None:
-        raise HTTPException(401, "Wrong email or password.")
-    lifetime, now = timedelta(minutes=settings.agent_token_minutes), utcnow()
-    secret = settings.agent_token_secret.get_secret_value()
+    """Exchange email and password for a bearer token (429 with Retry-After after too many
+    failures for the email or from the address, whether or not the email is an agent's)."""
+    address = request.client.host if request.client else "unknown"
+    try:
+        signed_in = await sign_in.sign_in(credentials.email, credentials.password, address=address)
+    except WrongCredentials as error:
+        raise HTTPException(401, "Wrong email or password.") from error
     return schemas.SignedIn(
-        token=issue_token(agent.id, secret=secret, now=now, lifetime=lifetime),
-        expires_at=(now + lifetime).isoformat(),
-        agent=agent_view(agent),
+        token=signed_in.token,
+        expires_at=signed_in.expires_at.isoformat(),
+        agent=agent_view(signed_in.agent),
     )
+
+
+@router.post("/logout", status_code=204)
+async def logout(agent: CurrentAgent, sign_in: SignInDep) -> Response:
+    """Sign out: this token, and every other of the agent's, is refused from now on, by
+    every app instance."""
+    await sign_in.sign_out(agent)
+    return Response(status_code=204)
+
+
+@router.post("/events/ticket", response_model=schemas.StreamTicket)
+async def stream_ticket(signed_in: CurrentSession, sign_in: SignInDep) -> schemas.StreamTicket:
+    """A single-use ticket to open the live stream with (`GET /agent/events?ticket=`), good
+    for a few seconds: browsers' EventSource sends no Authorization header, and the
+    long-lived token must not be put in a URL."""
+    ticket = await sign_in.stream_ticket(signed_in.agent, signed_in.claims)
+    return schemas.StreamTicket(ticket=ticket, expires_in=int(TICKET_LIFETIME.total_seconds()))
 
 
 @router.post("/status", response_model=schemas.StatusResult)
@@ -98,7 +116,7 @@ async def inbox(agent: CurrentAgent, console: ConsoleDep) -> schemas.Inbox:
 
 @router.get("/conversations/{handoff_id}", response_model=schemas.ConversationDetail)
 async def conversation(
-    handoff_id: int, agent: CurrentAgent, desk: DeskDep, console: ConsoleDep
+    handoff_id: DbId, agent: CurrentAgent, desk: DeskDep, console: ConsoleDep
 ) -> schemas.ConversationDetail:
     """Everything the agent needs: customer, transcript on every channel with what the
     assistant understood, complaints, earlier conversations, notes."""
@@ -108,7 +126,7 @@ async def conversation(
 
 
 @router.post("/conversations/{handoff_id}/take", response_model=schemas.HandoffView)
-async def take(handoff_id: int, agent: CurrentAgent, desk: DeskDep) -> schemas.HandoffView:
+async def take(handoff_id: DbId, agent: CurrentAgent, desk: DeskDep) -> schemas.HandoffView:
     """Pick a waiting conversation from one of the agent's queues."""
     with refusals():
         return handoff_view(await desk.take(agent, handoff_id))
@@ -116,7 +134,7 @@ async def take(handoff_id: int, agent: CurrentAgent, desk: DeskDep) -> schemas.H
 
 @router.post("/conversations/{handoff_id}/reply", response_model=schemas.ReplyResult)
 async def reply(
-    handoff_id: int, body: schemas.ReplyText, agent: CurrentAgent, desk: DeskDep
+    handoff_id: DbId, body: schemas.ReplyText, agent: CurrentAgent, desk: DeskDep
 ) -> schemas.ReplyResult:
     """Answer the customer on the channel they last wrote on."""
     with refusals():
@@ -130,7 +148,7 @@ async def reply(
 
 @router.post("/conversations/{handoff_id}/notes", response_model=schemas.NoteResult)
 async def add_note(
-    handoff_id: int, body: schemas.NoteText, agent: CurrentAgent, desk: DeskDep
+    handoff_id: DbId, body: schemas.NoteText, agent: CurrentAgent, desk: DeskDep
 ) -> schemas.NoteResult:
     """An internal note on the conversation, for the team only."""
     with refusals():
@@ -145,22 +163,36 @@ async def canned(agent: CurrentAgent, settings: SettingsDep) -> list[schemas.Can
 
 
 @router.get("/events")
-async def events(request: Request, agent: CurrentAgent, watcher: WatcherDep) -> StreamingResponse:
-    """Server-sent events: `inbox` whenever the agent's inbox may have changed."""
-
-    async def stream() -> AsyncIterator[str]:
-        async for changed in watcher.changes():
-            if await request.is_disconnected():
-                return
-            yield "event: inbox\ndata: {}\n\n" if changed else ": keep-alive\n\n"
-
+async def events(
+    request: Request, grant: StreamAgent, watcher: WatcherDep, sign_in: SignInDep
+) -> StreamingResponse:
+    """Server-sent events: `inbox` whenever the agent's inbox may have changed; `signed_out`
+    (and the end) once their token expires or is revoked. Opened with `?ticket=`."""
     return StreamingResponse(
-        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+        _stream(request, grant, watcher, sign_in),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store"},
     )
 
 
+async def _stream(
+    request: Request, grant: StreamGrant, watcher: InboxWatcher, sign_in: SignIn
+) -> AsyncIterator[str]:
+    checked = time.monotonic()
+    async for changed in watcher.changes(heartbeat_seconds=RECHECK_SECONDS):
+        if await request.is_disconnected():
+            return
+        # Is the token behind the stream still good? Asked once a heartbeat, not per event.
+        if time.monotonic() - checked >= RECHECK_SECONDS:
+            checked = time.monotonic()
+            if not await sign_in.still_signed_in(grant):
+                yield "event: signed_out\ndata: {}\n\n"
+                return
+        yield "event: inbox\ndata: {}\n\n" if changed else ": keep-alive\n\n"
+
+
 @router.post("/conversations/{handoff_id}/decline", response_model=schemas.HandoffView)
-async def decline(handoff_id: int, agent: CurrentAgent, desk: DeskDep) -> schemas.HandoffView:
+async def decline(handoff_id: DbId, agent: CurrentAgent, desk: DeskDep) -> schemas.HandoffView:
     """Give the conversation back to its queue (it is not offered to this agent again)."""
     with refusals():
         return handoff_view(await desk.decline(agent, handoff_id))
@@ -168,7 +200,7 @@ async def decline(handoff_id: int, agent: CurrentAgent, desk: DeskDep) -> schema
 
 @router.post("/conversations/{handoff_id}/transfer", response_model=schemas.HandoffView)
 async def transfer(
-    handoff_id: int, body: schemas.Transfer, agent: CurrentAgent, desk: DeskDep
+    handoff_id: DbId, body: schemas.Transfer, agent: CurrentAgent, desk: DeskDep
 ) -> schemas.HandoffView:
     """Pass the conversation to another queue or agent, with a note."""
     with refusals():
@@ -179,7 +211,7 @@ async def transfer(
 
 
 @router.post("/conversations/{handoff_id}/resolve", response_model=schemas.HandoffView)
-async def resolve(handoff_id: int, agent: CurrentAgent, desk: DeskDep) -> schemas.HandoffView:
+async def resolve(handoff_id: DbId, agent: CurrentAgent, desk: DeskDep) -> schemas.HandoffView:
     """Done: the conversation goes back to the assistant, which asks for a rating."""
     with refusals():
         return handoff_view(await desk.resolve(agent, handoff_id))

@@ -6,12 +6,14 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from bot.core.ids import DbId
 from handoff.models import AgentStatus
 
 
 class Credentials(BaseModel):
-    email: str = Field(max_length=320)
-    password: str = Field(max_length=200)
+    # Bounded so a huge body is refused by validation, before any hashing.
+    email: str = Field(min_length=1, max_length=320)
+    password: str = Field(min_length=1, max_length=1024)
 
 
 class StatusChange(BaseModel):
@@ -29,7 +31,7 @@ class NoteText(BaseModel):
 class Transfer(BaseModel):
     note: str = Field(default="", max_length=2000)
     to_queue: str | None = None
-    to_agent_id: int | None = None
+    to_agent_id: DbId | None = None
 
 
 class AgentView(BaseModel):
@@ -45,6 +47,11 @@ class SignedIn(BaseModel):
     token: str
     expires_at: str
     agent: AgentView
+
+
+class StreamTicket(BaseModel):
+    ticket: str
+    expires_in: int
 
 
 class StatusResult(BaseModel):

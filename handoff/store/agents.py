@@ -1,17 +1,17 @@
-"""Agents: accounts, presence (going offline hands their conversations back), who is online
-and who has room."""
+"""Agents: accounts, passwords and sign-out (which revoke their tokens), presence (going
+offline hands their conversations back), who is online and who has room."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.models import Channel, utcnow
 from bot.core.store import audit
 from bot.core.store.customers import normalise_address
-from handoff.models import Agent, AgentStatus, Handoff, HandoffStatus
+from handoff.models import Agent, AgentStatus, AgentStreamTicket, Handoff, HandoffStatus
 from handoff.queues import QueueDirectory
 from handoff.store.steps import audit_by_agent, load_of_each_agent, locked_agent, return_to_queue
 
@@ -47,6 +47,42 @@ async def create_agent(
         details={"skills": agent.skills, "capacity": capacity},
     )
     return agent
+
+
+async def revoke_tokens(*, session: AsyncSession, agent_id: int, why: str) -> None:
+    """Refuse every token and stream ticket the agent has (signing out, a new password):
+    their generation is raised, in the database every app instance reads."""
+    await session.execute(
+        update(Agent)
+        .where(Agent.id == agent_id)
+        .values(token_generation=Agent.token_generation + 1)
+    )
+    await session.execute(delete(AgentStreamTicket).where(AgentStreamTicket.agent_id == agent_id))
+    audit.record(
+        session=session,
+        actor=f"agent:{agent_id}" if why == "signed out" else "admin",
+        action="agent.tokens_revoked",
+        entity_type="agent",
+        entity_id=str(agent_id),
+        details={"why": why},
+    )
+
+
+async def set_password(*, session: AsyncSession, email: str, password_hash: str) -> Agent | None:
+    """Give the agent with `email` a new password (None if there is none); their tokens
+    stop working."""
+    agent = await agent_by_email(session=session, email=email)
+    if agent is None:
+        return None
+    agent.password_hash = password_hash
+    await session.flush()
+    await revoke_tokens(session=session, agent_id=agent.id, why="new password")
+    return agent
+
+
+async def token_generation(*, session: AsyncSession, agent_id: int) -> int | None:
+    """The agent's current token generation (None if there is no such agent)."""
+    return await session.scalar(select(Agent.token_generation).where(Agent.id == agent_id))
 
 
 async def set_agent_status(

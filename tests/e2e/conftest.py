@@ -15,6 +15,12 @@ from tests.support.browser import chromium
 from tests.support.stack import Stack, running_stack
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The log test last: it reads what every other test made the processes log."""
+    items.sort(key=lambda item: item.path.name == "test_zz_logs.py")
+
+
 @pytest.fixture(
     scope="session",
     params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],

@@ -61,7 +61,7 @@ async def test_an_agent_takes_over_a_web_chat_and_gives_it_back(
     headers = await _sign_in(http, stack, sam)
     async with ChatClient(stack.ws_url) as chat:
         await chat.say("can I talk to a real person please")
-        handoff = await handoff_of(db, chat.user_id)
+        handoff = await handoff_of(db, chat.visitor_id)
         url = f"{stack.app_url}/agent/conversations/{handoff.id}"
 
         inbox = (await http.get(f"{stack.app_url}/agent/inbox", headers=headers)).json()
@@ -147,7 +147,7 @@ async def test_the_agent_sees_what_the_assistant_understood_and_it_resumes_afres
     headers = await _sign_in(http, stack, agents[0])
     async with ChatClient(stack.ws_url) as chat:
         await chat.say("I'd like to speak to a person")
-        handoff = await handoff_of(db, chat.user_id)
+        handoff = await handoff_of(db, chat.visitor_id)
         # Still waiting: the customer starts a complaint with the assistant meanwhile.
         replies = await chat.say("I want to file a complaint, my parcel arrived damaged")
         assert "order number" in replies[-1]["text"]
@@ -210,3 +210,36 @@ async def test_missing_forged_and_expired_tokens_get_401(
     response = await http.get(inbox, headers={"Authorization": f"Bearer {expired}"})
     assert response.status_code == 401
     assert "expired" in response.json()["detail"]
+
+
+async def test_signing_out_or_a_new_password_revokes_on_every_instance(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
+    email = "jo@shop.example"
+    _add_agent(stack, email, "general")
+    headers = await _sign_in(http, stack, email)
+    with stack.extra_app("revoking") as second:
+        assert (await http.get(f"{second}/agent/inbox", headers=headers)).status_code == 200
+        out = await http.post(f"{stack.app_url}/agent/logout", headers=headers)
+        assert out.status_code == 204
+        for url in (stack.app_url, second):
+            assert (await http.get(f"{url}/agent/inbox", headers=headers)).status_code == 401
+            status = await http.post(
+                f"{url}/agent/status", headers=headers, json={"status": "available"}
+            )
+            assert status.status_code == 401
+        # A new password (set with the command line) signs the agent out everywhere too.
+        headers = await _sign_in(http, stack, email)
+        new_password = "another-passphrase"
+        stack.cli(
+            "agent",
+            *("--email", email, "--reset-password"),
+            extra_env={"AGENT_PASSWORD": new_password},
+        )
+        assert (await http.get(f"{second}/agent/inbox", headers=headers)).status_code == 401
+        old = await http.post(f"{second}/agent/login", json={"email": email, "password": PASSWORD})
+        assert old.status_code == 401
+        new = await http.post(
+            f"{second}/agent/login", json={"email": email, "password": new_password}
+        )
+        assert new.status_code == 200, new.text

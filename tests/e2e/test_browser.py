@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, WebSocket, expect
 
 from tests.support.browser import TIMEOUT_MS
 from tests.support.stack import Stack
@@ -43,8 +44,62 @@ async def test_complaint_in_the_browser(stack: Stack, browser: Browser) -> None:
     await _say(page, "what's the status of my complaint")
     await expect(bot.last).to_contain_text(case_id.group(0), timeout=TIMEOUT_MS)
 
-    # Reloading the page shows the same conversation (the visitor id is remembered).
+    # Reloading the page shows the same conversation (the session is remembered).
     await page.reload()
     await expect(page.locator("#status")).to_have_text("online", timeout=TIMEOUT_MS)
     await expect(page.locator(".msg.bot").filter(has_text=case_id.group(0)).first).to_be_visible()
     await expect(page.locator(".msg.me")).to_have_count(4)
+
+
+async def test_two_tabs_share_the_visitor_and_the_replies(stack: Stack, browser: Browser) -> None:
+    context = await browser.new_context()
+    first, second = await context.new_page(), await context.new_page()
+    sockets: list[WebSocket] = []
+    # Playwright takes Python functions as handlers, not built-in methods such as list.append.
+    first.on("websocket", lambda socket: sockets.append(socket))
+    for page in (first, second):
+        await page.goto(f"{stack.app_url}/webchat")
+        await expect(page.locator("#status")).to_have_text("online", timeout=TIMEOUT_MS)
+    await _say(first, "what are your opening hours?")
+    await expect(first.locator(".msg.bot").last).to_contain_text("Monday", timeout=TIMEOUT_MS)
+    await expect(second.locator(".msg.bot").last).to_contain_text("Monday", timeout=TIMEOUT_MS)
+    # The credential never goes in a URL (URLs are logged).
+    assert [s.url for s in sockets] == [stack.ws_url]
+    await context.close()
+
+
+async def test_a_refused_session_is_replaced(stack: Stack, browser: Browser) -> None:
+    context = await browser.new_context()
+    forged = {"token": "eyJzdWIiOiJ4In0.forged", "expires_at": "2099-01-01T00:00:00+00:00"}
+    await context.add_init_script(
+        f"localStorage.setItem('assistant.session', {json.dumps(json.dumps(forged))})"
+    )
+    page = await context.new_page()
+    await page.goto(f"{stack.app_url}/webchat")
+    await expect(page.locator("#status")).to_have_text("online", timeout=TIMEOUT_MS)
+    await _say(page, "are you a bot?")
+    await expect(page.locator(".msg.bot").last).to_contain_text("virtual", timeout=TIMEOUT_MS)
+    stored = json.loads(await page.evaluate("localStorage.getItem('assistant.session')"))
+    assert stored["token"] != forged["token"]
+    await context.close()
+
+
+async def test_a_rate_limited_message_is_sent_again_later(stack: Stack, browser: Browser) -> None:
+    with stack.extra_app("slow-visitor", webchat_visitor_rate="1/4 seconds") as url:
+        page = await browser.new_page()
+        frames: list[str | bytes] = []
+
+        def watch(socket: WebSocket) -> None:
+            socket.on("framereceived", lambda frame: frames.append(frame))
+
+        page.on("websocket", watch)
+        await page.goto(f"{url}/webchat")
+        await expect(page.locator("#status")).to_have_text("online", timeout=TIMEOUT_MS)
+        await _say(page, "hello")
+        await _say(page, "what are your opening hours?")
+        # The second waits for its turn instead of being dropped, then is answered.
+        await expect(page.locator(".msg.me.sending")).to_have_count(0, timeout=TIMEOUT_MS)
+        await expect(page.locator(".msg.me")).to_have_count(2)
+        assert any('"rate_limited"' in str(frame) for frame in frames)
+        await expect(page.locator(".msg.bot").last).to_contain_text("Monday", timeout=TIMEOUT_MS)
+        await page.close()

@@ -6,19 +6,24 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Page, expect
 from sqlalchemy import func, select
 
 from bot.core.db import Database
 from bot.core.models import AuditEvent, utcnow
+from bot.testing.ports import free_port
 from handoff.auth import issue_token
 from handoff.models import AgentNote, Handoff, HandoffStatus
 from handoff.store.agents import agent_by_email
+from tests.support.agents import PASSWORD as AGENT_PASSWORD
+from tests.support.agents import add_agent, console_settings, served_app
 from tests.support.browser import TIMEOUT_MS
 from tests.support.chat import ChatClient
+from tests.support.handoff import queued
 from tests.support.lookups import handoff_of
 from tests.support.stack import Stack
 from tests.support.waiting import wait_for
@@ -44,6 +49,8 @@ async def test_an_agent_handles_a_conversation_in_the_console(
 ) -> None:
     _add_agent(stack)
     page = await browser.new_page()
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
     await page.goto(f"{stack.app_url}/agent")
     await page.get_by_placeholder("Email").fill(EMAIL)
     await page.get_by_placeholder("Password").fill("wrong password")
@@ -55,7 +62,7 @@ async def test_an_agent_handles_a_conversation_in_the_console(
 
     async with ChatClient(stack.ws_url) as chat:
         replies = await chat.say("can I speak with an agent please")
-        handoff = await handoff_of(db, chat.user_id)
+        handoff = await handoff_of(db, chat.visitor_id)
         # It shows up in the console by itself (server-sent events), no reload.
         item = page.locator(f"#queued [data-handoff='{handoff.id}']")
         await expect(item).to_contain_text("General help · chat · request_human", timeout=10_000)
@@ -109,6 +116,45 @@ async def test_an_agent_handles_a_conversation_in_the_console(
         note = await session.scalar(select(AgentNote).where(AgentNote.handoff_id == handoff.id))
     assert done.status is HandoffStatus.RESOLVED
     assert note is not None and note.text == "Check courier claim"
+    await _signing_out_revokes_the_token(stack, page, requested)
+
+
+async def _signing_out_revokes_the_token(stack: Stack, page: Page, requested: list[str]) -> None:
+    """The page never put its token in a URL (the live stream opened with a ticket), and
+    its Sign out revokes the token on the server, not only in the tab."""
+    token = await page.evaluate("sessionStorage.getItem('agentToken')")
+    assert token and not any(token in url for url in requested)
+    assert any("/agent/events?ticket=" in url for url in requested)
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    async with httpx.AsyncClient(timeout=30) as client:
+        inbox = await client.get(
+            f"{stack.app_url}/agent/inbox", headers={"Authorization": f"Bearer {token}"}
+        )
+    assert inbox.status_code == 401
+
+
+async def test_the_console_reopens_its_live_stream_with_a_new_ticket(
+    browser: Browser, database: Database, database_url: str, tmp_path: Path
+) -> None:
+    await add_agent(database, "kim@shop.example")
+    port, tickets = free_port(), []
+    settings = console_settings(tmp_path, database_url)
+    page = await browser.new_page()
+    page.on("request", lambda r: tickets.append(r.url) if "events?ticket=" in r.url else None)
+    async with served_app(settings, port=port) as url:
+        await page.goto(f"{url}/agent")
+        await page.get_by_placeholder("Email").fill("kim@shop.example")
+        await page.get_by_placeholder("Password").fill(AGENT_PASSWORD)
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.locator("#me")).to_have_text("kim", timeout=TIMEOUT_MS)
+    # The app restarts (a deploy): the stream breaks, and the page comes back with a new
+    # ticket (the browser's own reconnect would present the used one) and is live again.
+    async with served_app(settings, port=port):
+        waiting = await queued(database)
+        item = page.locator(f"#queued [data-handoff='{waiting}']")
+        await expect(item).to_be_visible(timeout=30_000)
+    assert len(tickets) >= 2 and len(set(tickets)) == len(tickets)
 
 
 async def _reload_finished(db: Database) -> bool:
@@ -133,18 +179,29 @@ async def _no_change_for_a_heartbeat(stack: Stack, db: Database) -> None:
         agent = await agent_by_email(session=session, email=EMAIL)
     assert agent is not None
     secret = stack.settings.agent_token_secret.get_secret_value()
-    token = issue_token(agent.id, secret=secret, now=utcnow(), lifetime=timedelta(hours=1))
-    async with (
-        httpx.AsyncClient(timeout=HEARTBEAT_WAIT_SECONDS) as client,
-        client.stream("GET", f"{stack.app_url}/agent/events", params={"token": token}) as events,
-    ):
-        try:
-            async with asyncio.timeout(HEARTBEAT_WAIT_SECONDS):
-                async for line in events.aiter_lines():
-                    if line == KEEP_ALIVE:
-                        return
-        except TimeoutError:
-            pass
+    token = issue_token(
+        agent.id,
+        secret=secret,
+        now=utcnow(),
+        lifetime=timedelta(hours=1),
+        generation=agent.token_generation,
+    )
+    async with httpx.AsyncClient(timeout=HEARTBEAT_WAIT_SECONDS) as client:
+        # As the page does: a single-use ticket bought with the token opens the stream.
+        bought = await client.post(
+            f"{stack.app_url}/agent/events/ticket", headers={"Authorization": f"Bearer {token}"}
+        )
+        ticket = bought.json()["ticket"]
+        async with client.stream(
+            "GET", f"{stack.app_url}/agent/events", params={"ticket": ticket}
+        ) as events:
+            try:
+                async with asyncio.timeout(HEARTBEAT_WAIT_SECONDS):
+                    async for line in events.aiter_lines():
+                        if line == KEEP_ALIVE:
+                            return
+            except TimeoutError:
+                pass
     raise AssertionError(f"the console was told of changes for {HEARTBEAT_WAIT_SECONDS}s")
 
 

@@ -197,3 +197,31 @@ async def test_health_shows_the_mailbox_watched_with_idle(stack: Stack) -> None:
         "detail": "watching with IMAP IDLE",
     }
     assert body["channels"]["sms"] == {"enabled": True, "reply_mode": "rest"}
+
+
+async def test_a_mail_with_nul_and_broken_characters_is_stored_and_answered(
+    stack: Stack, db: Database
+) -> None:
+    # A charset a mail may declare (unicode-escape) decodes to NUL and a lone surrogate:
+    # neither PostgreSQL nor a UTF-8 driver stores them, so the mail was never answered.
+    sender = _address()
+    message_id = f"<{uuid.uuid4().hex}@mail.example.net>"
+    raw = (
+        f"From: Ana Lima <{sender}>\r\n"
+        f"To: {SUPPORT_ADDRESS}\r\n"
+        "Subject: =?utf-8?q?Opening=00hours?=\r\n"
+        f"Message-ID: {message_id}\r\n"
+        "Content-Type: text/plain; charset=unicode-escape\r\n"
+        "\r\n"
+        "what are your opening hours? \\ud800\\x00\r\n"
+    ).encode("ascii")
+    stack.imap.append(raw)
+    answer = await answer_to(stack.smtp, sender, 1)
+    assert answer.message["Subject"] == "Re: Openinghours"
+    assert answer.message["In-Reply-To"] == message_id
+    assert "Monday to Friday" in text_of(answer)
+    async with db.session() as session:
+        stored = await session.scalar(select(Message).where(Message.external_id == message_id))
+    assert stored is not None
+    assert stored.text == "what are your opening hours? \ufffd"
+    assert stored.status is MessageStatus.ANSWERED

@@ -60,7 +60,7 @@ async def test_nobody_on_duty_keeps_the_request_and_offers_a_callback(
     assert booked["text"] == (
         "Thank you. Our General help team will call you back on +442079460018, shortly."
     )
-    handoff = await handoff_of(db, chat.user_id)
+    handoff = await handoff_of(db, chat.visitor_id)
     # The same request, now a call back, in the same place in the queue.
     assert (handoff.queue, handoff.status, handoff.kind, handoff.reason) == (
         "support.general",
@@ -78,7 +78,7 @@ async def test_a_closed_queue_says_so_and_keeps_the_request(stack: Stack, db: Da
         replies = await chat.say("can I speak to someone")
     # The complaint was not finished, so there is no case ID to give yet.
     assert replies[-1]["text"].startswith("Our Complaints team isn't available right now")
-    handoff = await handoff_of(db, chat.user_id)
+    handoff = await handoff_of(db, chat.visitor_id)
     assert handoff.queue == "support.complaints"
 
 
@@ -170,7 +170,7 @@ async def test_a_high_priority_complaint_goes_straight_to_people(
         r"Your complaint stays open in the meantime under case ID CMP-\w{5}\.",
         replies[2]["text"],
     )
-    handoff = await handoff_of(db, chat.user_id)
+    handoff = await handoff_of(db, chat.visitor_id)
     assert handoff.reason == "high-priority complaint"
     assert handoff.complaint_priority is not None and handoff.complaint_priority.value == "high"
 

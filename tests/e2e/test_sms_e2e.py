@@ -291,3 +291,46 @@ def test_the_sms_command_texts_the_app_and_prints_the_answer(stack: Stack, twiml
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Hi! I'm the virtual assistant")
+
+
+async def test_a_nul_in_a_text_is_stored_and_answered_on_every_database(
+    phone: Phone, db: Database
+) -> None:
+    # On PostgreSQL a NUL was a 500 and nothing stored, so Twilio's retries failed too.
+    replies = await phone.text("hello\x00")
+    assert replies and "virtual assistant" in replies[0]
+    (message,) = await _inbound(db, phone.number)
+    assert message.text == "hello"
+
+
+@pytest.fixture(scope="module")
+def limited_app(stack: Stack) -> Iterator[str]:
+    """A second app instance allowing a number 2 texts a minute, whose retry worker answers a
+    text left waiting once it is 10 seconds old (last in the module: it also takes over
+    other instances' turns that look stuck for that long)."""
+    with stack.extra_app(
+        "sms-limited", sms_sender_rate="2/minute", stale_processing_seconds=10.0
+    ) as url:
+        yield url
+
+
+async def test_a_number_over_its_rate_gets_429_and_its_text_is_answered_later(
+    stack: Stack, limited_app: str, db: Database, http: httpx.AsyncClient
+) -> None:
+    phone = phone_texting(stack, db, http, _number(), app_url=limited_app)
+    assert await phone.text("hello")
+    assert await phone.text("what are your opening hours?")
+    sid = new_sid("SM")
+    response = await phone.send("I want to file a complaint, my parcel arrived damaged", sid=sid)
+    # Twilio's console shows the 429; Twilio does not resend, so the text is ours to keep.
+    assert response.status_code == 429
+    assert response.json()["code"] == "rate_limited"
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
+    (kept,) = [m for m in await _inbound(db, phone.number) if m.external_id == sid]
+    assert kept.status is MessageStatus.RECEIVED
+    assert phone.new_messages() == []
+    # The retry worker answers it, once, through the REST API.
+    await phone.wait_answered(sid)
+    later = phone.new_messages()
+    assert later and later[0].startswith("I'm sorry to hear that"), later
+    assert len(await _inbound(db, phone.number)) == 3

@@ -24,9 +24,14 @@ from bot.core.models import (
     RecordingConsent,
 )
 from bot.core.texts import Text, say
-from bot.testing.twilio_webhooks import call_status_params, gather_params, signed_post
+from bot.testing.twilio_webhooks import (
+    call_status_params,
+    gather_params,
+    signed_post,
+    voice_params,
+)
 from tests.support.call import SAY, XML, Call, gather_tag, next_action, said
-from tests.support.stack import Stack
+from tests.support.stack import TWILIO_NUMBER, Stack
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -257,3 +262,23 @@ async def test_forged_voice_webhooks_are_refused(stack: Stack, http: httpx.Async
         http, f"{stack.app_url}/twilio/voice", call.params, auth_token="f" * 32
     )
     assert response.status_code == 403
+
+
+@pytest.fixture(scope="module")
+def one_call_app(stack: Stack) -> Iterator[str]:
+    """A second app instance taking one call a minute from a number."""
+    with stack.extra_app("calls-limited", call_sender_rate="1/minute") as url:
+        yield url
+
+
+async def test_a_caller_over_the_rate_hears_a_busy_tone(
+    stack: Stack, http: httpx.AsyncClient, one_call_app: str
+) -> None:
+    call = Call(stack, http, app_url=one_call_app)
+    assert "Redirect" in await call.post("/twilio/voice")
+    again = voice_params(from_=call.number, to=TWILIO_NUMBER)
+    # Refused before it is answered: the caller hears busy, nobody is billed for the call.
+    busy = await call.post("/twilio/voice", again)
+    assert busy == f'{XML}<Response><Reject reason="busy" /></Response>'
+    other = Call(stack, http, app_url=one_call_app)
+    assert "Redirect" in await other.post("/twilio/voice")

@@ -16,7 +16,7 @@ from bot.core.models import AuditEvent, Conversation, ConversationStatus
 from bot.core.store.customers import upsert_customer
 from bot.core.texts import Text, say
 from bot.testing.seed import agent_on_duty, waiting_customer
-from bot.testing.twilio_webhooks import dequeue_params, queue_wait_params
+from bot.testing.twilio_webhooks import dequeue_params, queue_wait_params, signed_post
 from handoff.models import Handoff, HandoffKind, HandoffStatus
 from handoff.store.agent_actions import resolve_handoff
 from handoff.store.assignment import take_handoff
@@ -192,3 +192,19 @@ async def _assigned_to(db: Database, agent_id: int) -> int:
         )
     assert handoff_id is not None
     return handoff_id
+
+
+async def test_hold_and_dequeue_refuse_handoff_ids_no_database_holds(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
+    call = Call(stack, http)
+    queue_sid = "QU" + "4" * 32
+    waiting = queue_wait_params(call.params, queue_sid=queue_sid, queue_time=5)
+    left = dequeue_params(call.params, queue_sid=queue_sid, result="hangup", queue_time=5)
+    answers = []
+    for handoff in (2**63, 2**64, 2**31, 0, -1):
+        for route, params in (("hold", waiting), ("dequeued", left)):
+            url = f"{stack.app_url}/twilio/voice/{route}?handoff={handoff}"
+            response = await signed_post(http, url, params, stack.twilio.auth_token)
+            answers.append((route, handoff, response.status_code, response.json()["code"]))
+    assert {answer[2:] for answer in answers} == {(422, "invalid_request")}

@@ -25,7 +25,7 @@ from bot.core.models import (
     Message,
     MessageStatus,
 )
-from tests.support.chat import ChatClient
+from tests.support.chat import ChatClient, open_session, stored_messages
 from tests.support.stack import Stack
 from tests.support.waiting import wait_for
 
@@ -34,15 +34,8 @@ pytestmark = pytest.mark.integration
 CASE_ID = re.compile(r"CMP-[23456789ABCDEFGHJKMNPQRSTVWXYZ]{5}")
 
 
-async def _messages(db: Database, user_id: str) -> list[Message]:
-    async with db.session() as session:
-        rows = await session.scalars(
-            select(Message)
-            .join(ChannelIdentity, Message.identity_id == ChannelIdentity.id)
-            .where(ChannelIdentity.address == user_id)
-            .order_by(Message.id)
-        )
-        return list(rows)
+async def _inbound(db: Database, visitor_id: str) -> list[Message]:
+    return [m for m in await stored_messages(db, visitor_id) if m.direction is Direction.INBOUND]
 
 
 def _texts(replies: list[dict[str, Any]]) -> list[str]:
@@ -82,7 +75,7 @@ async def test_complaint_then_its_status(stack: Stack, db: Database) -> None:
         assert complaint is not None
         conversation = await session.get_one(Conversation, complaint.conversation_id)
         identity = await session.scalar(
-            select(ChannelIdentity).where(ChannelIdentity.address == chat.user_id)
+            select(ChannelIdentity).where(ChannelIdentity.address == chat.visitor_id)
         )
         audit = await session.scalar(
             select(AuditEvent).where(
@@ -99,7 +92,7 @@ async def test_complaint_then_its_status(stack: Stack, db: Database) -> None:
     assert complaint.customer_id == identity.customer_id == conversation.customer_id
     assert audit is not None
 
-    messages = await _messages(db, chat.user_id)
+    messages = await stored_messages(db, chat.visitor_id)
     inbound = [m for m in messages if m.direction is Direction.INBOUND]
     outbound = [m for m in messages if m.direction is Direction.OUTBOUND]
     assert [m.text for m in inbound] == [
@@ -108,7 +101,10 @@ async def test_complaint_then_its_status(stack: Stack, db: Database) -> None:
         '/inform{"desired_outcome": "replacement"}',
         "what's the status of my complaint",
     ]
-    assert inbound[2].payload == {"metadata": {"display_text": "Replacement"}}
+    assert inbound[0].payload == {"metadata": {"session_kind": "anonymous"}}
+    assert inbound[2].payload == {
+        "metadata": {"display_text": "Replacement", "session_kind": "anonymous"}
+    }
     assert all(m.status is MessageStatus.ANSWERED for m in inbound)
     assert all(m.status is MessageStatus.DELIVERED for m in outbound)
     assert outbound[-1].text == status
@@ -121,7 +117,7 @@ async def test_history_on_reconnect_and_resent_message_processed_once(
     async with ChatClient(stack.ws_url) as chat:
         first = await chat.say("hello", client_id="same-id-1")
         assert "virtual assistant" in first[0]["text"]
-    async with ChatClient(stack.ws_url, user_id=chat.user_id) as again:
+    async with ChatClient(stack.ws_url, chat.session) as again:
         assert [(m["direction"], m["text"]) for m in again.history] == [
             ("inbound", "hello"),
             ("outbound", first[0]["text"]),
@@ -129,7 +125,7 @@ async def test_history_on_reconnect_and_resent_message_processed_once(
         # A tab that lost the ack sends the same message again: it gets the same answer.
         repeated = await again.say("hello", client_id="same-id-1")
         assert repeated == first
-    assert len(await _messages(db, chat.user_id)) == 2
+    assert len(await stored_messages(db, chat.visitor_id)) == 2
 
 
 async def test_bad_frames_get_clear_errors_and_the_socket_stays_usable(stack: Stack) -> None:
@@ -137,6 +133,8 @@ async def test_bad_frames_get_clear_errors_and_the_socket_stays_usable(stack: St
         await chat.socket.send(b"\x00\x01\x02binary")
         assert (await chat.frame())["code"] == "binary_not_supported"
         await chat.socket.send("{not json")
+        assert (await chat.frame())["code"] == "malformed_json"
+        await chat.socket.send("[" * 5000)
         assert (await chat.frame())["code"] == "malformed_json"
         await chat.send("   ", client_id="empty-1")
         assert await chat.frame() == {
@@ -153,35 +151,68 @@ async def test_bad_frames_get_clear_errors_and_the_socket_stays_usable(stack: St
         assert "Monday to Friday" in replies[0]["text"]
 
 
-async def test_unknown_user_id_is_refused(stack: Stack) -> None:
-    with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
-        await websockets.connect(f"{stack.ws_url}?user_id=bad")
-    assert refused.value.response.status_code == 403
+async def test_a_known_visitor_id_opens_nothing(stack: Stack) -> None:
+    async with ChatClient(stack.ws_url) as victim:
+        await victim.say("my order is ORD-482913")
+        # The old way in, with the visitor id in the URL: closed before anything is sent.
+        async with websockets.connect(f"{stack.ws_url}?user_id={victim.visitor_id}") as socket:
+            await socket.send(json.dumps({"type": "message", "text": "status of my case?"}))
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+                await socket.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+        async with httpx.AsyncClient(timeout=60) as http:
+            history = await http.get(
+                f"{stack.app_url}/webchat/history", params={"user_id": victim.visitor_id}
+            )
+            posted = await http.post(
+                f"{stack.app_url}/webchat/messages",
+                json={"user_id": victim.visitor_id, "text": "status of my case?"},
+            )
+        assert (history.status_code, posted.status_code) == (401, 401)
+
+
+async def test_two_tabs_of_one_visitor_both_get_the_replies(stack: Stack, db: Database) -> None:
+    async with ChatClient(stack.ws_url) as first, ChatClient(stack.ws_url, first.session) as second:
+        replies = await first.say("what are your opening hours?")
+        assert "Monday to Friday" in replies[0]["text"]
+        assert await second.replies() == replies
+        replies = await second.say("are you a bot?")
+        assert await first.replies() == replies
+    inbound = await _inbound(db, first.visitor_id)
+    assert [m.text for m in inbound] == ["what are your opening hours?", "are you a bot?"]
 
 
 async def test_rest_endpoint_and_its_errors(stack: Stack) -> None:
     url = f"{stack.app_url}/webchat/messages"
-    async with httpx.AsyncClient(timeout=60) as http:
-        ok = await http.post(url, json={"user_id": "rest-user-0001", "text": "are you a bot?"})
+    session = await open_session(stack.app_url)
+    async with httpx.AsyncClient(timeout=60, headers=session.headers) as http:
+        ok = await http.post(url, json={"text": "are you a bot?"})
         assert ok.status_code == 200
         body = ok.json()
         assert body["status"] == "answered" and body["duplicate"] is False
         assert "virtual assistant" in body["messages"][0]["text"]
+        history = (await http.get(f"{stack.app_url}/webchat/history")).json()["messages"]
+        assert history[0]["text"] == "are you a bot?"
 
         cases = [
             (b"not json", 400, "malformed_json"),
-            (b'{"user_id": "rest-user-0001", "text": "\xff\xfe"}', 400, "invalid_encoding"),
-            (b'{"user_id": "x", "text": "hi"}', 400, "invalid_user_id"),
-            (b'{"user_id": "rest-user-0001", "text": ""}', 422, "empty_message"),
-            (b'{"user_id": "rest-user-0001", "text": 5}', 400, "malformed"),
-            (json.dumps({"user_id": "rest-user-0001", "text": "a" * 5000}).encode(), 413, None),
-            (b"x" * 100_000, 413, "message_too_long"),
+            (b"[" * 5000, 400, "malformed_json"),
+            (b'{"text": "\xff\xfe"}', 400, "invalid_encoding"),
+            (b'{"text": ""}', 422, "empty_message"),
+            (b'{"text": 5}', 400, "malformed"),
+            (json.dumps({"text": "a" * 5000}).encode(), 413, None),
+            (b"x" * 100_000, 413, "request_too_large"),
         ]
+        json_type = {"Content-Type": "application/json"}
         for content, status, code in cases:
-            response = await http.post(url, content=content)
+            response = await http.post(url, content=content, headers=json_type)
             assert response.status_code == status, (content[:40], response.text)
             if code:
                 assert response.json()["code"] == code
+        text = await http.post(
+            url, content=b'{"text": "hi"}', headers={"Content-Type": "text/plain"}
+        )
+        assert (text.status_code, text.json()["code"]) == (415, "unsupported_media_type")
 
 
 async def test_features_not_built_yet_say_so_and_offer_a_person(stack: Stack, db: Database) -> None:
@@ -197,7 +228,7 @@ async def test_features_not_built_yet_say_so_and_offer_a_person(stack: Stack, db
         conversation = await session.scalar(
             select(Conversation)
             .join(ChannelIdentity, ChannelIdentity.customer_id == Conversation.customer_id)
-            .where(ChannelIdentity.address == chat.user_id)
+            .where(ChannelIdentity.address == chat.visitor_id)
         )
     assert conversation is not None
     assert conversation.status is ConversationStatus.AWAITING_AGENT
@@ -238,9 +269,7 @@ async def test_rasa_down_message_saved_then_answered(stack: Stack, db: Database)
             await chat.send("are you a bot?")
             assert (await chat.frame())["type"] == "ack"
             assert await chat.replies() == []
-            inbound = [
-                m for m in await _messages(db, chat.user_id) if m.direction is Direction.INBOUND
-            ]
+            inbound = await _inbound(db, chat.visitor_id)
             assert [m.status for m in inbound] == [MessageStatus.AWAITING_RETRY] * 2
         finally:
             stack.rasa_proxy.start()
@@ -251,7 +280,7 @@ async def test_rasa_down_message_saved_then_answered(stack: Stack, db: Database)
         assert "I'm a virtual assistant" in answered[-1]["text"]
 
     async def all_answered() -> bool:
-        inbound = [m for m in await _messages(db, chat.user_id) if m.direction is Direction.INBOUND]
+        inbound = await _inbound(db, chat.visitor_id)
         return all(m.status is MessageStatus.ANSWERED for m in inbound)
 
     await wait_for(all_answered, what="every message answered")
@@ -270,7 +299,7 @@ async def test_action_server_down_message_saved_then_answered(stack: Stack, db: 
         assert _texts(answered) == [
             "I can't find any complaints from you. If something went wrong, I can file one now."
         ]
-    inbound = [m for m in await _messages(db, chat.user_id) if m.direction is Direction.INBOUND]
+    inbound = await _inbound(db, chat.visitor_id)
     assert inbound[0].status is MessageStatus.ANSWERED
     assert inbound[0].attempts == 2
 

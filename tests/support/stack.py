@@ -32,6 +32,7 @@ from bot.testing.twilio_api import FakeTwilio, fake_twilio
 from bot.testing.twilio_webhooks import DEFAULT_ACCOUNT_SID
 from bot.training import train
 from tests.support.databases import postgres_database, sqlite_url
+from tests.support.log_scan import sensitive_values
 from tests.support.mail import DovecotServer, SmtpCapture, dovecot_server, smtp_server
 from tests.support.tcp_proxy import TcpProxy
 
@@ -43,6 +44,9 @@ SUPPORT_ADDRESS = "support@shop.example"
 QUEUES_FILE = Path(__file__).resolve().parent.parent / "e2e" / "queues.yml"
 
 DatabaseKind = Literal["sqlite", "postgres"]
+
+# Every stack started in this test session, in order (the log test reads their logs).
+STACKS: list[Stack] = []
 
 
 @dataclass
@@ -56,6 +60,8 @@ class Stack:
     twilio: FakeTwilio
     imap: DovecotServer
     smtp: SmtpCapture
+    # What the stack's database held when it stopped (see `tests.support.log_scan`).
+    sensitive: dict[str, str] | None = None
 
     @property
     def app_url(self) -> str:
@@ -73,9 +79,14 @@ class Stack:
         return self.settings.effective_database_url
 
     @property
+    def log_dir(self) -> Path:
+        """Where every process of the stack writes its log file (rotated ones too)."""
+        return self.settings.var_dir / "log"
+
+    @property
     def app_log(self) -> Path:
         """The app's log file (JSON lines)."""
-        return self.settings.var_dir / "log" / "app.log"
+        return self.log_dir / "app.log"
 
     def stop_action_server(self) -> None:
         """Take the action server down."""
@@ -171,11 +182,17 @@ def running_stack(tmp: Path, database: DatabaseKind) -> Iterator[Stack]:
         )
         proxy = TcpProxy(listen_port=proxy_port, target_port=port_of(rasa_settings.rasa_url))
         proxy.start()
-        supervisor = Supervisor()
+        supervisor = Supervisor(
+            log_max_bytes=app_settings.log_max_bytes, log_backups=app_settings.log_backups
+        )
         specs = assistant_specs(rasa_settings, model=model, app_settings=app_settings)
+        stack = Stack(app_settings, supervisor, proxy, specs[0], twilio, imap, smtp)
         try:
             supervisor.start_all(specs)
-            yield Stack(app_settings, supervisor, proxy, specs[0], twilio, imap, smtp)
+            STACKS.append(stack)
+            yield stack
+            # Kept for the log test, which may run after this database is gone.
+            stack.sensitive = sensitive_values(app_settings)
         finally:
             supervisor.stop_all()
             proxy.stop()

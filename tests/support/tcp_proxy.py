@@ -1,10 +1,12 @@
-"""A TCP forwarder the tests can switch off and on, to take a server "down" for the app."""
+"""A TCP forwarder the tests can switch off and on, to take a server "down" for the app, or
+slow down, to make it look overloaded."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
 import threading
+import time
 
 
 class TcpProxy:
@@ -16,6 +18,8 @@ class TcpProxy:
         self._server: socket.socket | None = None
         self._connections: list[socket.socket] = []
         self._lock = threading.Lock()
+        # Added before each chunk the server sends back: a slow (overloaded) server.
+        self.response_delay_seconds = 0.0
 
     def start(self) -> None:
         """Accept and forward connections (a refused connection while stopped)."""
@@ -53,13 +57,16 @@ class TcpProxy:
                 continue
             with self._lock:
                 self._connections += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+            for source, sink, slowed in ((client, upstream, False), (upstream, client, True)):
+                threading.Thread(
+                    target=self._pipe, args=(source, sink, slowed), daemon=True
+                ).start()
 
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket, slowed: bool) -> None:
         try:
             while data := source.recv(65536):
+                if slowed and self.response_delay_seconds:
+                    time.sleep(self.response_delay_seconds)
                 sink.sendall(data)
         except OSError:
             pass

@@ -19,7 +19,6 @@ from bot.core.models import (
     Message,
     utcnow,
 )
-from bot.core.store import customers
 
 
 def new_conversation_public_id() -> str:
@@ -63,19 +62,6 @@ async def resolve_conversation(
         return await start_conversation(session=session, customer_id=customer_id, channel=channel)
     conversation.last_activity_at = now
     return conversation
-
-
-async def conversation_for_sender(
-    *, session: AsyncSession, sender_id: str, channel: Channel
-) -> Conversation:
-    """The conversation Rasa knows as `sender_id`, created for a sender we never issued."""
-    conversation = await conversation_by_public_id(session=session, public_id=sender_id)
-    if conversation is not None:
-        return conversation
-    identity = await customers.resolve_identity(session=session, channel=channel, address=sender_id)
-    return await start_conversation(
-        session=session, customer_id=identity.customer_id, channel=channel, public_id=sender_id
-    )
 
 
 async def conversation_by_public_id(

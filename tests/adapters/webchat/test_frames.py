@@ -8,16 +8,18 @@ from datetime import UTC, datetime
 import pytest
 
 from adapters.webchat.frames import parse_inbound, render_history, render_outbound, render_stored
+from adapters.webchat.sessions import SessionKind, WebchatSession
 from bot.core.messages import BotReply, Button, InboundMessage, InvalidMessage, StoredReply
 from bot.core.models import Channel, Direction, Message, MessageStatus
 
-USER = "visitor-12345678"
+USER = "Vq3xT0bM4kz8LrYp2sWd6nHc"
+SESSION = WebchatSession(USER, SessionKind.ANONYMOUS, issued_at=0, expires_at=2_000_000_000)
 
 
 def test_typed_message() -> None:
     inbound = parse_inbound(
         {"type": "message", "id": "abc-1", "text": " I want to complain "},
-        user_id=USER,
+        session=SESSION,
         max_bytes=4096,
     )
     assert inbound == InboundMessage(
@@ -25,22 +27,30 @@ def test_typed_message() -> None:
         sender_id=USER,
         channel=Channel.WEBCHAT,
         message_id=f"{USER}:abc-1",
-        metadata={},
+        metadata={"session_kind": "anonymous"},
     )
 
 
 def test_button_click_sends_payload_and_remembers_title() -> None:
     inbound = parse_inbound(
         {"id": "b2", "text": "Refund", "payload": '/inform{"desired_outcome": "refund"}'},
-        user_id=USER,
+        session=SESSION,
         max_bytes=4096,
     )
     assert inbound.text == '/inform{"desired_outcome": "refund"}'
-    assert inbound.metadata == {"display_text": "Refund"}
+    assert inbound.metadata == {"display_text": "Refund", "session_kind": "anonymous"}
+
+
+def test_the_sender_is_the_sessions_visitor_whatever_the_frame_says() -> None:
+    app_user = WebchatSession(USER, SessionKind.APP_USER, issued_at=0, expires_at=2_000_000_000)
+    frame = {"user_id": "someone-else-0001", "sender": "x", "text": "hi"}
+    inbound = parse_inbound(frame, session=app_user, max_bytes=4096)
+    assert inbound.sender_id == USER
+    assert inbound.metadata == {"session_kind": "app_user"}
 
 
 def test_message_without_id_is_not_deduplicated() -> None:
-    assert parse_inbound({"text": "hi"}, user_id=USER, max_bytes=4096).message_id is None
+    assert parse_inbound({"text": "hi"}, session=SESSION, max_bytes=4096).message_id is None
 
 
 @pytest.mark.parametrize(
@@ -57,7 +67,7 @@ def test_message_without_id_is_not_deduplicated() -> None:
 )
 def test_bad_frames_are_refused(frame: object, code: str) -> None:
     with pytest.raises(InvalidMessage) as caught:
-        parse_inbound(frame, user_id=USER, max_bytes=4096)
+        parse_inbound(frame, session=SESSION, max_bytes=4096)
     assert caught.value.code == code
 
 

@@ -1,5 +1,4 @@
-"""Conversations in the store on SQLite and PostgreSQL: idle ones end, senders we never
-issued, email threads."""
+"""Conversations in the store on SQLite and PostgreSQL: idle ones end, email threads."""
 
 from __future__ import annotations
 
@@ -7,7 +6,7 @@ from datetime import timedelta
 
 from bot.core.db import Database
 from bot.core.models import Channel, Conversation, utcnow
-from bot.core.store import conversations, deliveries
+from bot.core.store import deliveries
 from tests.support.store import IDLE, answer, receive
 
 
@@ -19,19 +18,6 @@ async def test_idle_conversation_is_followed_by_a_new_one(database: Database) ->
     later = await receive(database, address="user-dddd4444")
     assert later.conversation.id != first.conversation.id
     assert later.identity.customer_id == first.identity.customer_id
-
-
-async def test_sender_we_never_issued_gets_its_own_conversation(database: Database) -> None:
-    async with database.session() as session:
-        first = await conversations.conversation_for_sender(
-            session=session, sender_id="bench-42", channel=Channel.RASA
-        )
-    async with database.session() as session:
-        again = await conversations.conversation_for_sender(
-            session=session, sender_id="bench-42", channel=Channel.RASA
-        )
-    assert first.id == again.id
-    assert first.public_id == "bench-42"
 
 
 async def test_email_threads_are_conversations(database: Database) -> None:
