@@ -3,7 +3,10 @@ bodies, cross-origin requests from browsers only from the allowed origins, and s
 headers (on the app's own pages a Content-Security-Policy with a nonce per response).
 
 Plain ASGI middlewares, so a body over the limit is refused before any route reads it and
-a streamed one is cut off at the limit instead of being read into memory."""
+a streamed one is cut off at the limit instead of being read into memory. (FastAPI's own
+`max_body_size` is not used: it answers outside the app's error handling, in plain text.)
+No route needs more than the one limit; routes that need less read their body with
+`adapters.request_body.read_body`."""
 
 from __future__ import annotations
 
@@ -53,7 +56,9 @@ def install_http_guards(
         expose_headers=["Retry-After"],
         max_age=600,
     )
-    own = [settings.public_url] if settings.public_url else []
+    # Behind a proxy that rewrites Host, the public URL's origin is still the app's own.
+    public = urlsplit(settings.public_url)
+    own = [f"{public.scheme}://{public.netloc}"] if public.scheme and public.netloc else []
     app.add_middleware(OriginGuard, allowed=[*settings.allowed_origins, *own])
     app.add_middleware(SecurityHeaders, pages=pages)
 

@@ -52,13 +52,14 @@ AGENT_EMAIL = "fuzz.agent@example.com"
 UNLIMITED = "1000000/minute"
 # Examples per operation in schemathesis' fuzzing phase (its examples and coverage phases
 # come on top): about two minutes for the whole run on two cores.
-FUZZ_EXAMPLES = 40
+FUZZ_EXAMPLES = 30
 PROPERTY_SETTINGS = hypothesis.settings(
-    max_examples=25,
+    max_examples=20,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     database=None,
 )
+PROPERTY_SETTINGS_FEWER = hypothesis.settings(PROPERTY_SETTINGS, max_examples=12)
 
 
 @dataclass
@@ -335,7 +336,7 @@ UNSTORABLE_TEXT = st.text(
 
 
 @given(text=UNSTORABLE_TEXT, field=st.sampled_from(JSON_FIELDS))
-@PROPERTY_SETTINGS
+@PROPERTY_SETTINGS_FEWER
 def test_nul_and_lone_surrogates_in_json_are_never_a_server_error(
     running_app: RunningApp, text: str, field: str
 ) -> None:
@@ -354,7 +355,7 @@ def test_nul_and_lone_surrogates_in_json_are_never_a_server_error(
     text=st.text(alphabet=st.sampled_from(["\x00", "a", "1", "+", " ", "é"]), max_size=30),
     field=st.sampled_from(TWILIO_FIELDS),
 )
-@PROPERTY_SETTINGS
+@PROPERTY_SETTINGS_FEWER
 def test_nul_in_twilio_forms_is_never_a_server_error(
     running_app: RunningApp, text: str, field: str
 ) -> None:

@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from bot.core.messages import storable_data
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # The app and the action server write the same file: WAL lets readers run beside a
@@ -37,6 +39,15 @@ def _begin_immediate(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _storable_parameters(
+    _connection: Any, _cursor: Any, statement: str, parameters: Any, *_: Any
+) -> tuple[str, Any]:
+    # Text PostgreSQL refuses (NUL) or neither database takes (lone surrogates) becomes
+    # U+FFFD in every statement, lookups included: the same on SQLite and PostgreSQL,
+    # wherever the text came from.
+    return statement, storable_data(parameters)
+
+
 def create_engine(url: str) -> AsyncEngine:
     """An async engine for `url`; SQLite gets its folder created and safe pragmas."""
     parsed = make_url(url)
@@ -46,8 +57,10 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 10})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _begin_immediate)
-        return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    else:
+        engine = create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    event.listen(engine.sync_engine, "before_cursor_execute", _storable_parameters, retval=True)
+    return engine
 
 
 class Database:

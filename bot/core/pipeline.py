@@ -116,7 +116,12 @@ class MessagePipeline:
         """Answer a stored message ourselves (a channel keyword such as STOP, or a message with
         nothing to read) with `replies`, which may be none."""
         stored = accepted.stored
-        claimed = Claimed(stored.message, stored.conversation, stored.identity)
+        claimed: Claimed | None = Claimed(stored.message, stored.conversation, stored.identity)
+        if not accepted.claimed:
+            # Stored behind an earlier message still waiting: take it before answering it.
+            claimed = await self._claim(stored.message.id)
+        if claimed is None:  # someone else has it and answers it
+            return Turn(stored.message.id, stored.conversation.public_id, stored.message.status)
         async with self._database.session() as session:
             turn = await self._finish(session, claimed, replies, intent=intent)
         _log_turn(accepted, turn, intent=intent.value)

@@ -28,9 +28,14 @@ from bot.schema import migrate
 from bot.testing.ports import free_port
 from bot.testing.twilio_api import fake_twilio
 from bot.testing.twilio_webhooks import DEFAULT_ACCOUNT_SID, sms_params
+from handoff.models import AgentNote
+from tests.support.agents import PASSWORD as AGENT_PASSWORD
+from tests.support.agents import add_agent, sign_in
 from tests.support.databases import sqlite_url
+from tests.support.handoff import queued
 from tests.support.twilio_app import (
     AUTH_TOKEN,
+    BASE_URL,
     TWILIO_NUMBER,
     TwilioApp,
     app_settings,
@@ -235,6 +240,16 @@ async def test_posts_from_the_app_itself_an_allowed_site_or_no_browser_pass(
     assert (await app.post("/twilio/sms", sms)).status_code == 200
 
 
+async def test_behind_a_proxy_the_public_urls_origin_is_the_apps_own(
+    tmp_path: Path, sqlite: str
+) -> None:
+    # A proxy that sends its own Host: the browser's Origin is the public one.
+    async with twilio_app(tmp_path, sqlite, public_url="https://help.example.com/chat") as app:
+        for origin, status in (("https://help.example.com", 201), (EVIL, 403)):
+            response = await app.http.post("/webchat/sessions", headers={"Origin": origin})
+            assert response.status_code == status, (origin, response.text)
+
+
 @asynccontextmanager
 async def _served(tmp_path: Path, database_url: str) -> AsyncIterator[str]:
     """The app under uvicorn on a free port (its base URL), for what only a server shows."""
@@ -332,3 +347,26 @@ async def test_nul_and_lone_surrogates_are_stored_and_answered(
     assert stored[Channel.WEBCHAT].status is not MessageStatus.RECEIVED
     assert "\x00" not in stored[Channel.SMS].text
     assert "order" in stored[Channel.SMS].text
+
+
+async def test_nul_from_agents_is_stored_the_same_on_both_databases(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with twilio_app(tmp_path, database_url) as app:
+        await add_agent(app.database, "casey@shop.example")
+        handoff_id = await queued(app.database)
+        # An email with a NUL is looked up (and audited) like any other unknown one.
+        wrong = {"email": "casey\x00@shop.example", "password": AGENT_PASSWORD}
+        assert (await app.http.post("/agent/login", json=wrong)).status_code == 401
+        agent = await sign_in(app.http, BASE_URL, "casey@shop.example")
+        await app.http.post("/agent/status", json={"status": "available"}, headers=agent)
+        await app.http.post(f"/agent/conversations/{handoff_id}/take", headers=agent)
+        conversation = f"/agent/conversations/{handoff_id}"
+        reply = await app.http.post(f"{conversation}/reply", json={"text": "a\x00b"}, headers=agent)
+        assert reply.status_code == 200, reply.text
+        note = await app.http.post(f"{conversation}/notes", json={"text": "c\x00d"}, headers=agent)
+        assert note.status_code == 200, note.text
+        async with app.database.session() as session:
+            sent = await session.get_one(Message, reply.json()["message_id"])
+            noted = await session.scalar(select(AgentNote.text))
+    assert (sent.text, noted) == ("a\ufffdb", "c\ufffdd")
