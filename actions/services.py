@@ -7,15 +7,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cache
 
 from rasa_sdk import Tracker
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from actions.verification.codes import CodeSender
+from bot.business.factory import build_business_systems
+from bot.business.protocol import BusinessSystems
 from bot.core.db import Database
 from bot.core.models import Channel
+from bot.core.rate_limits import RateLimits, storage_for
 from bot.core.settings import get_settings
-from bot.core.store import conversations
+from bot.core.store import conversations, verification
 from handoff.escalation import Escalations
 from handoff.queues import QueueDirectory, load_queues
 from handoff.routing import Router
@@ -31,6 +36,37 @@ def database() -> Database:
 def queue_directory() -> QueueDirectory:
     """The departments and queues, read on first use."""
     return load_queues(get_settings().queues_file)
+
+
+@cache
+def rate_limits() -> RateLimits:
+    """Limits on codes sent and tried (shared through Redis when configured)."""
+    return RateLimits(storage_for(get_settings().redis_url))
+
+
+_code_senders: list[CodeSender] = []
+
+
+def set_code_sender(sender: CodeSender) -> None:
+    """Install how codes reach phones and mailboxes (the action server's root does)."""
+    _code_senders[:] = [sender]
+
+
+def code_sender() -> CodeSender:
+    """How codes reach phones and mailboxes in this process."""
+    if not _code_senders:
+        raise RuntimeError("no code sender installed: start actions with bot.action_server")
+    return _code_senders[0]
+
+
+@cache
+def _business_systems() -> BusinessSystems:
+    return build_business_systems(get_settings())
+
+
+async def business_systems() -> BusinessSystems:
+    """The company's business systems (demo or HTTP, per settings), built on first use."""
+    return _business_systems()
 
 
 @cache
@@ -57,6 +93,15 @@ class ConversationRef:
     channel: Channel
 
 
+@dataclass(frozen=True)
+class ConversationState:
+    """The stored conversation behind a tracker, with its address and verification."""
+
+    ref: ConversationRef
+    address: str
+    verified_customer_ref: str | None
+
+
 class UnknownConversation(LookupError):
     """Rasa's sender id is not a conversation the app started: nothing is done for it."""
 
@@ -73,3 +118,22 @@ async def conversation_of(tracker: Tracker, session: AsyncSession) -> Conversati
     if conversation is None:
         raise UnknownConversation("not a conversation the app started")
     return ConversationRef(conversation.customer_id, conversation.id, channel)
+
+
+async def conversation_state(tracker: Tracker, session: AsyncSession) -> ConversationState:
+    """The conversation, the address the customer writes from, and who they proved to be
+    (None when not verified, or when the verification has lapsed)."""
+    ref = await conversation_of(tracker, session)
+    conversation = await conversations.conversation_by_public_id(
+        session=session, public_id=tracker.sender_id
+    )
+    assert conversation is not None
+    minutes = get_settings().verification_lifetime_minutes
+    lifetime = timedelta(minutes=minutes) if minutes else None
+    verified = verification.verification_current(conversation, lifetime=lifetime)
+    address = await conversations.latest_address(
+        session=session, conversation_id=ref.conversation_id
+    )
+    return ConversationState(
+        ref, address or "", conversation.verified_customer_ref if verified else None
+    )

@@ -22,7 +22,8 @@ from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from actions.services import database
+from actions.services import database, set_code_sender
+from adapters.code_sender import ChannelCodeSender
 from bot.core.logs import configure_logging
 from bot.core.settings import Settings, get_settings
 from bot.core.store.conversations import conversation_by_public_id
@@ -56,6 +57,7 @@ def build_app(settings: Settings) -> Sanic:  # type: ignore[type-arg]
     """rasa-sdk's app for `actions/`, with the secret and sender checks in front."""
     executor = ActionExecutor()
     executor.register_package("actions")
+    set_code_sender(ChannelCodeSender(settings))
     app: Sanic = create_app(executor, cors_origins=None)  # type: ignore[type-arg]
     secret = f"{settings.action_server_secret.get_secret_value()}".encode()
     senders = SenderCheck()

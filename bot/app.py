@@ -14,12 +14,13 @@ from starlette.requests import Request
 from adapters.sms import routes as sms_routes
 from adapters.voice import routes as voice_routes
 from adapters.webchat import routes as webchat_routes
+from bot import receipt_routes
 from bot.components import Components
 from bot.core.errors import install_error_handlers
 from bot.core.logs import configure_logging
 from bot.core.settings import Settings, get_settings
 from bot.http_guards import install_http_guards
-from handoff import queue_routes
+from handoff import business_events, queue_routes
 from handoff.console import routes as console_routes
 
 
@@ -28,7 +29,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     app = FastAPI(title="Customer-service assistant", lifespan=_lifespan(settings))
-    for module in (webchat_routes, sms_routes, voice_routes, queue_routes, console_routes):
+    for module in (
+        webchat_routes,
+        sms_routes,
+        voice_routes,
+        queue_routes,
+        console_routes,
+        business_events,
+        receipt_routes,
+    ):
         app.include_router(module.router)
     install_error_handlers(app)
     # The app's pages, with the other sites that may show each in a frame.

@@ -1,4 +1,5 @@
-"""Command line: `python -m bot run | train | migrate | customer | history | agent | sms`."""
+"""Command line: `python -m bot run | train | migrate | customer | history | agent | sms |
+business`."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ import httpx
 from pydantic import ValidationError
 from twilio.request_validator import RequestValidator
 
+from bot.business.demo.backend import DemoBusinessSystems
+from bot.business.demo.seed import SeedError, seed
 from bot.core.db import Database
 from bot.core.models import Channel, Direction
 from bot.core.settings import Settings, get_settings
@@ -28,6 +31,7 @@ from bot.processes import ProcessFailed, Supervisor, assistant_specs
 from bot.schema import migrate
 from bot.training import TrainingError, train
 from handoff.auth import hash_password
+from handoff.models import AgentRole
 from handoff.store.agents import create_agent, set_password
 
 
@@ -39,6 +43,8 @@ def run(settings: Settings) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     migrate(settings.effective_database_url)
+    if settings.business_backend == "demo":
+        asyncio.run(seed_demo_if_empty(settings))
     supervisor = Supervisor(log_max_bytes=settings.log_max_bytes, log_backups=settings.log_backups)
     specs = assistant_specs(settings, model=model)
 
@@ -68,6 +74,49 @@ def run(settings: Settings) -> int:
         return 0
     finally:
         supervisor.stop_all()
+
+
+async def seed_demo_if_empty(settings: Settings) -> None:
+    """Seed the bundled demo business systems the first time, so self-service (orders,
+    tracking, balances, refunds) works out of the box."""
+    backend = DemoBusinessSystems(settings.effective_business_database_url)
+    try:
+        if await backend.is_empty():
+            summary = await seed(backend)
+            print(
+                "Seeded the demo business systems:", *summary.lines(), sep="\n  ", file=sys.stderr
+            )
+    finally:
+        await backend.aclose()
+
+
+async def business_verb(settings: Settings, args: argparse.Namespace) -> int:
+    """`business seed` fills the demo backend (`--reset` empties it first); `business
+    pay-refunds` runs its payment run: approved refunds become paid."""
+    backend = DemoBusinessSystems(settings.effective_business_database_url)
+    try:
+        if args.business_command == "pay-refunds":
+            paid = await backend.pay_due_refunds()
+            for refund in paid:
+                print(
+                    f"paid {refund.ref}: {refund.amount.formatted()} to {refund.customer_ref} "
+                    f"for {refund.order_ref}"
+                )
+            print(f"{len(paid)} refund(s) paid")
+            return 0
+        if args.reset:
+            await backend.drop_tables()
+        try:
+            summary = await seed(backend, customers=args.customers, random_seed=args.random_seed)
+        except SeedError as error:
+            print(f"error: {error} (add --reset)", file=sys.stderr)
+            return 1
+        print(f"seeded the demo business systems ({backend.database_url}):")
+        for line in summary.lines():
+            print(f"  {line}")
+        return 0
+    finally:
+        await backend.aclose()
 
 
 async def add_customer(database: Database, args: argparse.Namespace) -> int:
@@ -110,7 +159,11 @@ async def add_agent(database: Database, args: argparse.Namespace) -> int:
             capacity=args.capacity,
             phone=args.phone,
         )
-    print(f"agent {agent.id}: {agent.display_name} <{agent.email}> skills={agent.skills}")
+        agent.role = AgentRole(args.role)
+    print(
+        f"agent {agent.id}: {agent.display_name} <{agent.email}> skills={agent.skills} "
+        f"role={agent.role.value}"
+    )
     return 0
 
 
@@ -234,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     customer.add_argument("--vip", action=argparse.BooleanOptionalAction, default=None)
     _add_history_verb(commands)
     _add_agent_verb(commands)
+    _add_business_verb(commands)
     sms = commands.add_parser("sms", help="text the running app as Twilio would, print replies")
     sms.add_argument("--from", dest="sender", default="+15005550006", help="the customer's phone")
     sms.add_argument("text")
@@ -258,10 +312,28 @@ def _add_agent_verb(commands: Any) -> None:
     agent.add_argument("--capacity", type=int, default=3, help="conversations at once")
     agent.add_argument("--phone", help="callers are put through to this number (E.164)")
     agent.add_argument(
+        "--role",
+        choices=[r.value for r in AgentRole],
+        default=AgentRole.AGENT.value,
+        help="what they may approve from the console (refund limits are per role)",
+    )
+    agent.add_argument(
         "--reset-password",
         action="store_true",
         help="give the existing agent with --email a new password (signs them out everywhere)",
     )
+
+
+def _add_business_verb(commands: Any) -> None:
+    business = commands.add_parser("business", help="the bundled demo business systems")
+    verbs = business.add_subparsers(dest="business_command", required=True)
+    seed_parser = verbs.add_parser("seed", help="fill the demo backend with realistic data")
+    seed_parser.add_argument(
+        "--customers", type=int, default=300, help="generated customers beside the personas"
+    )
+    seed_parser.add_argument("--random-seed", type=int, default=7, help="same seed, same data")
+    seed_parser.add_argument("--reset", action="store_true", help="empty the backend first")
+    verbs.add_parser("pay-refunds", help="pay every approved refund (the payment run)")
 
 
 def load_settings() -> Settings | None:
@@ -304,4 +376,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         migrate(settings.effective_database_url)
         return 0
+    if args.command == "business":
+        return asyncio.run(business_verb(settings, args))
     return run_store_verb(settings, STORE_VERBS[args.command], args)

@@ -16,6 +16,8 @@ from adapters.sms.sender import SmsSender
 from adapters.twilio.rest import TwilioRest
 from adapters.voice.calls import VoiceCalls
 from adapters.webchat.hub import WebchatHub
+from bot.business.factory import build_business_systems
+from bot.business.protocol import BusinessSystems
 from bot.core.db import Database
 from bot.core.models import Channel
 from bot.core.services import CoreServices
@@ -35,6 +37,7 @@ class Components:
     sms: SmsChannel
     voice: VoiceCalls
     mailbox: MailboxPoller | None
+    business: BusinessSystems
 
     @classmethod
     def build(cls, settings: Settings) -> Components:
@@ -44,7 +47,8 @@ class Components:
             database=Database(settings.effective_database_url),
             responders=handoff_responders(),
         )
-        handoff = HandoffServices.build(core)
+        business = build_business_systems(settings)
+        handoff = HandoffServices.build(core, business)
         twilio = _twilio(settings)
         hub = WebchatHub()
         push: list[PushChannel] = [hub]
@@ -65,7 +69,7 @@ class Components:
         _register(core, push)
         sms = SmsChannel(context, twilio=twilio)
         voice = VoiceCalls(context, escalations=handoff.escalations, twilio=twilio)
-        return cls(core, handoff, hub, twilio, sms, voice, mailbox)
+        return cls(core, handoff, hub, twilio, sms, voice, mailbox, business)
 
     def app_state(self) -> dict[str, object]:
         """What routes may depend on, by the names the dependency aliases use
@@ -82,14 +86,20 @@ class Components:
             "queues": handoff.queues,
             "watcher": handoff.watcher,
             "sign_in": handoff.sign_in,
+            "business": self.business,
+            "customer_updates": handoff.updates,
+            "customer_actions": handoff.customer_actions,
             "webchat_hub": self.webchat_hub,
             "sms": self.sms,
             "voice": self.voice,
         }
 
     def start(self) -> None:
-        """Start the background work: retries, the console's live feed, the mailbox."""
+        """Start the background work: retries, the console's live feed, the mailbox, the
+        demo backend's refund payment run."""
         self.handoff.watcher.start()
+        if self.handoff.payouts is not None:
+            self.handoff.payouts.start()
         self.core.retry.start()
         if self.mailbox is not None:
             self.mailbox.start()
@@ -99,6 +109,9 @@ class Components:
         if self.mailbox is not None:
             await self.mailbox.stop()
         await self.handoff.watcher.stop()
+        if self.handoff.payouts is not None:
+            await self.handoff.payouts.stop()
+        await self.business.aclose()
         await self.core.aclose()
         if self.twilio is not None:
             self.twilio.close()

@@ -60,7 +60,7 @@ def app_environment(settings: Settings) -> dict[str, str]:
         # Collections are read back from the environment as JSON.
         if isinstance(value, set):
             value = sorted(value)
-        env[name.upper()] = json.dumps(value) if isinstance(value, list) else str(value)
+        env[name.upper()] = json.dumps(value) if isinstance(value, list | dict) else str(value)
     env["DATABASE_URL"] = settings.effective_database_url
     env["PYTHONPATH"] = str(PROJECT_ROOT)
     return env

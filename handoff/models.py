@@ -19,6 +19,13 @@ class AgentStatus(enum.StrEnum):
     OFFLINE = "offline"
 
 
+class AgentRole(enum.StrEnum):
+    """What an agent may do for customers from the console (refund limits are per role)."""
+
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
+
+
 class HandoffStatus(enum.StrEnum):
     QUEUED = "queued"
     ASSIGNED = "assigned"
@@ -48,6 +55,9 @@ class Agent(Base):
     )
     # How many conversations the agent handles at once.
     capacity: Mapped[int] = mapped_column(Integer, default=3)
+    role: Mapped[AgentRole] = mapped_column(
+        enum_column(AgentRole), default=AgentRole.AGENT, server_default=AgentRole.AGENT.value
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime | None]
     # Raised by signing out or a new password: tokens of an older generation are refused.

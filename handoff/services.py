@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.business.protocol import BusinessSystems
 from bot.core.services import CoreServices
 from handoff.announce import Announcer
+from handoff.console.customer_actions import CustomerActions
 from handoff.console.service import ConsoleReader
 from handoff.console.signin import SignIn
 from handoff.desk import AgentDesk
@@ -13,12 +15,14 @@ from handoff.escalation import Escalations
 from handoff.live import InboxWatcher
 from handoff.queues import QueueDirectory, load_queues
 from handoff.routing import Router
+from handoff.updates import CustomerUpdates, PaysRefunds, RefundPayouts
 
 
 @dataclass
 class HandoffServices:
-    """Queues, routing, escalation, the agents' desk, their sign-in, and the console's reads
-    and live feed."""
+    """Queues, routing, escalation, the agents' desk, their sign-in, the console's reads and
+    live feed, the agents' actions on the customer's business records, and the customers'
+    proactive updates."""
 
     queues: QueueDirectory
     router: Router
@@ -27,14 +31,21 @@ class HandoffServices:
     console: ConsoleReader
     watcher: InboxWatcher
     sign_in: SignIn
+    updates: CustomerUpdates
+    customer_actions: CustomerActions
+    # The demo backend's payment run (the HTTP backend tells us by webhook instead).
+    payouts: RefundPayouts | None
 
     @classmethod
-    def build(cls, core: CoreServices) -> HandoffServices:
-        """Everything handoff needs, on the core's database, Rasa, deliveries and rate limits."""
+    def build(cls, core: CoreServices, business: BusinessSystems | None = None) -> HandoffServices:
+        """Everything handoff needs, on the core's database, Rasa, deliveries and rate
+        limits, and the business systems (for the console's customer panel and actions)."""
         database, settings = core.database, core.settings
         queues = load_queues(settings.queues_file)
         announcer = Announcer(database=database, queues=queues, deliveries=core.deliveries)
         router = Router(database=database, queues=queues, announcer=announcer)
+        updates = CustomerUpdates(database=database, deliveries=core.deliveries, business=business)
+        limits = settings.agent_refund_limits_minor
         return cls(
             queues=queues,
             router=router,
@@ -46,7 +57,22 @@ class HandoffServices:
                 announcer=announcer,
                 rasa=core.rasa,
             ),
-            console=ConsoleReader(database=database, queues=queues, rasa=core.rasa),
+            console=ConsoleReader(
+                database=database,
+                queues=queues,
+                rasa=core.rasa,
+                business=business,
+                refund_limits=limits,
+            ),
             watcher=InboxWatcher(database),
             sign_in=SignIn(database=database, settings=settings, rate_limits=core.rate_limits),
+            updates=updates,
+            customer_actions=CustomerActions(
+                database=database,
+                business=business,
+                updates=updates,
+                attachments=core.attachments,
+                refund_limits=limits,
+            ),
+            payouts=RefundPayouts(business, updates) if isinstance(business, PaysRefunds) else None,
         )

@@ -13,18 +13,20 @@ from collections.abc import Sequence
 from email.utils import make_msgid
 
 import structlog
+from sqlalchemy import select
 
 from adapters.contract import ChannelContext
 from adapters.email.errors import EmailDeliveryError
 from adapters.email.imap import MailboxPoller
 from adapters.email.parse import AUTO_REPLY, NO_TEXT, ParsedEmail, parse_inbound
-from adapters.email.render import render_outbound
-from adapters.email.smtp import SmtpSender
+from adapters.email.render import OutboundFile, render_outbound
+from adapters.email.smtp import SmtpSender, smtp_sender_from
 from adapters.email.thread import EmailThread
 from bot.core.attachments import AttachmentRejected
+from bot.core.documents import DocumentStoreError
 from bot.core.intents import LocalIntent
 from bot.core.messages import BotReply, InvalidMessage, StoredReply
-from bot.core.models import Channel, Message, MessageStatus
+from bot.core.models import Attachment, Channel, Message, MessageStatus
 from bot.core.pipeline import Accepted
 from bot.core.rate_limits import RateLimited, Rule
 from bot.core.store import deliveries, outbound
@@ -67,7 +69,7 @@ class EmailChannel:
         except InvalidMessage as error:
             log.warning("email_unanswerable", code=error.code, reason=error.reason)
             return
-        refs, rejected = self._keep_attachments(parsed)
+        refs, rejected = await self._keep_attachments(parsed)
         inbound = parsed.to_inbound()
         metadata = {**inbound.metadata, "thread_refs": _thread_refs(parsed)}
         if rejected:
@@ -135,14 +137,14 @@ class EmailChannel:
                 )
         return False
 
-    def _keep_attachments(
+    async def _keep_attachments(
         self, parsed: ParsedEmail
     ) -> tuple[list[AttachmentRef], list[tuple[str, str]]]:
         refs, rejected = [], list(parsed.rejected_attachments)
         for attachment in parsed.attachments:
             try:
                 refs.append(
-                    self._context.attachments.save(
+                    await self._context.attachments.save(
                         attachment.data,
                         content_type=attachment.content_type,
                         filename=attachment.filename,
@@ -176,8 +178,31 @@ class EmailChannel:
                 groups.setdefault(answered_id, []).append(reply)
         return [(threads[key], group) for key, group in groups.items()]
 
+    async def _files(self, replies: list[StoredReply]) -> list[OutboundFile]:
+        # Files stored with a reply (a receipt's PDF an agent resent) go with its mail.
+        async with self._context.database.session() as session:
+            rows = await session.scalars(
+                select(Attachment)
+                .where(Attachment.message_id.in_([r.message_id for r in replies]))
+                .order_by(Attachment.id)
+            )
+            kept = list(rows)
+        return [
+            OutboundFile(
+                a.filename or "attachment",
+                a.content_type,
+                await self._context.attachments.read(a.storage_ref),
+            )
+            for a in kept
+        ]
+
     async def _send(self, address: str, thread: EmailThread, replies: list[StoredReply]) -> bool:
         message_id = make_msgid(domain=self._domain)
+        try:
+            files = await self._files(replies)
+        except DocumentStoreError as error:
+            log.warning("email_attachment_unreadable", error=str(error))
+            return False  # pending: tried again with the file store back
         mail = render_outbound(
             [r.reply for r in replies],
             thread=thread,
@@ -185,6 +210,7 @@ class EmailChannel:
             from_name=self._context.settings.email_from_name,
             to_address=address,
             message_id=message_id,
+            files=files,
         )
         ids = [r.message_id for r in replies]
         try:
@@ -219,16 +245,7 @@ def _thread_refs(parsed: ParsedEmail) -> list[str]:
 def build_email_channel(context: ChannelContext) -> tuple[EmailChannel, MailboxPoller]:
     """The email channel and its mailbox poller, from the settings (not started)."""
     settings = context.settings
-    security = settings.smtp_security
-    sender = SmtpSender(
-        host=settings.smtp_host,
-        port=settings.smtp_port,
-        user=settings.smtp_user or None,
-        password=settings.smtp_password.get_secret_value() or None,
-        use_tls=security == "tls",
-        start_tls=security == "starttls",
-    )
-    channel = EmailChannel(context, sender=sender)
+    channel = EmailChannel(context, sender=smtp_sender_from(settings))
     poller = MailboxPoller(
         host=settings.imap_host,
         port=settings.imap_port,

@@ -7,7 +7,7 @@ import email.policy
 import html
 import re
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.headerregistry import Address, BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
@@ -45,6 +45,15 @@ _HEADERS.map_to_type("references", _FoldedIdListHeader)
 OUTBOUND_POLICY = email.policy.default.clone(header_factory=_HEADERS)
 
 
+@dataclass(frozen=True)
+class OutboundFile:
+    """A file sent with a mail (a receipt's PDF)."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
 def render_outbound(
     replies: Sequence[BotReply],
     *,
@@ -55,11 +64,13 @@ def render_outbound(
     from_name: str | None = None,
     date: datetime | None = None,
     automated: bool = True,
+    files: Sequence[OutboundFile] = (),
 ) -> EmailMessage:
     """One mail carrying all `replies` of a turn, as text and HTML, in the customer's thread.
 
     `date` defaults to now; `automated` adds Auto-Submitted (RFC 3834) and Microsoft's
-    X-Auto-Response-Suppress so out-of-office replies do not answer the assistant.
+    X-Auto-Response-Suppress so out-of-office replies do not answer the assistant;
+    `files` are attached after the text and HTML bodies.
     """
     message = EmailMessage(policy=OUTBOUND_POLICY)
     message["From"] = Address(display_name=one_line(from_name or ""), addr_spec=from_address)
@@ -81,6 +92,14 @@ def render_outbound(
     message.add_alternative(
         rendered_html, subtype="html", cte=None if rendered_html.isascii() else "quoted-printable"
     )
+    for file in files:
+        maintype, _, subtype = file.content_type.partition("/")
+        message.add_attachment(
+            file.data,
+            maintype=maintype,
+            subtype=subtype or "octet-stream",
+            filename=one_line(file.filename),
+        )
     return message
 
 

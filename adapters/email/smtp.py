@@ -9,6 +9,7 @@ import aiosmtplib
 import structlog
 
 from adapters.email.errors import EmailDeliveryError
+from bot.core.settings import Settings
 
 log = structlog.get_logger("adapters.email")
 
@@ -80,3 +81,16 @@ def _delivery_error(error: Exception) -> EmailDeliveryError:
     if isinstance(error, aiosmtplib.SMTPNotSupported | ValueError):
         return EmailDeliveryError(f"the mail cannot be sent: {error}", permanent=True)
     return EmailDeliveryError(f"SMTP server unavailable: {error!r}", permanent=False)
+
+
+def smtp_sender_from(settings: Settings) -> SmtpSender:
+    """The SMTP sender the settings describe."""
+    security = settings.smtp_security
+    return SmtpSender(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        user=settings.smtp_user or None,
+        password=settings.smtp_password.get_secret_value() or None,
+        use_tls=security == "tls",
+        start_tls=security == "starttls",
+    )

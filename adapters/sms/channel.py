@@ -204,4 +204,4 @@ class SmsChannel:
         data, content_type = await twilio.download_media(
             item["url"], max_bytes=attachments.max_bytes
         )
-        return attachments.save(data, content_type=content_type)
+        return await attachments.save(data, content_type=content_type)

@@ -96,10 +96,18 @@ def _gather(voice: Voice, action: str, *, num_digits: int | None = None) -> Gath
     )
 
 
-def render_turn(texts: Sequence[str], *, voice: Voice, turn: int, misses: int = 0) -> str:
-    """Say `texts` inside a Gather waiting for the caller's answer to turn `turn`."""
+def render_turn(
+    texts: Sequence[str],
+    *,
+    voice: Voice,
+    turn: int,
+    misses: int = 0,
+    num_digits: int | None = None,
+) -> str:
+    """Say `texts` inside a Gather waiting for the caller's answer to turn `turn` (ending
+    after `num_digits` keypresses when the assistant asked for a code on the keypad)."""
     response = VoiceResponse()
-    gather = _gather(voice, gather_url(turn, misses))
+    gather = _gather(voice, gather_url(turn, misses), num_digits=num_digits)
     for text in texts:
         voice.speak(gather, text)
     response.append(gather)
@@ -109,7 +117,21 @@ def render_turn(texts: Sequence[str], *, voice: Voice, turn: int, misses: int = 
 def render_outbound(replies: Sequence[BotReply], *, voice: Voice, turn: int) -> str:
     """The assistant's replies spoken, then listening for the next turn."""
     texts = [text for reply in replies for text in spoken(reply)]
-    return render_turn(texts or [say(Text.CALL_REPROMPT)], voice=voice, turn=turn)
+    return render_turn(
+        texts or [say(Text.CALL_REPROMPT)],
+        voice=voice,
+        turn=turn,
+        num_digits=expected_digits(replies),
+    )
+
+
+def expected_digits(replies: Sequence[BotReply]) -> int | None:
+    """How many keypresses the assistant asked for (a one-time code), if it did."""
+    for reply in replies:
+        digits = (reply.custom or {}).get("expect_digits")
+        if isinstance(digits, int) and 0 < digits <= 20:
+            return digits
+    return None
 
 
 def _say_all(response: VoiceResponse, replies: Sequence[BotReply], voice: Voice) -> None:

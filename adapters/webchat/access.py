@@ -1,27 +1,34 @@
-"""What a web chat request passes before anything is stored: a session the server issued, a
-JSON body that parses (however deep), and the rate limits per visitor and per address."""
+"""What a web chat request passes before anything is stored: a session the server issued (or
+the company app's token for its customer), a JSON body that parses (however deep), and the
+rate limits per visitor and per address."""
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated, Any
 
+import structlog
 from fastapi import Depends, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection, Request
 
+from adapters.webchat.app_tokens import AppTokenRejected, AppTokenVerifier, RejectReason
 from adapters.webchat.sessions import InvalidSession, SessionSigner, WebchatSession
 from bot.core.deps import SettingsDep
 from bot.core.messages import InvalidMessage
 from bot.core.rate_limits import RateLimits, Rule
 from bot.core.settings import Settings
 
+log = structlog.get_logger("adapters.webchat")
+
 bearer = HTTPBearer(
     auto_error=False,
     scheme_name="WebchatSession",
-    description="A web chat session token from POST /webchat/sessions.",
+    description="A web chat session token from POST /webchat/sessions, or the company app's "
+    "signed token (JWT) for its signed-in customer.",
 )
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
@@ -63,14 +70,60 @@ def unauthorized() -> HTTPException:
     )
 
 
-async def current_session(settings: SettingsDep, credentials: BearerDep) -> WebchatSession:
-    """The session of the bearer token, or 401."""
-    if credentials is None:
-        raise unauthorized()
+def app_token_refused(rejected: AppTokenRejected) -> HTTPException:
+    """The answer to a company app's token that is not accepted (why, never the token)."""
+    return HTTPException(
+        401,
+        f"The app token was refused ({rejected.reason.value}): get a fresh one from the "
+        "company's app.",
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
+
+
+def is_app_token(token: str) -> bool:
+    """Whether a bearer credential is a JWT (three dot-separated parts) rather than one of
+    our session tokens (two parts: `<payload>.<signature>`)."""
+    return token.count(".") == 2
+
+
+def app_session(settings: Settings, token: str) -> WebchatSession:
+    """The session of the company app's customer `token` vouches for, ending when the token
+    does; AppTokenRejected (logged with its reason, never the token) if it is not accepted."""
     try:
-        return SessionSigner.from_settings(settings).read(credentials.credentials)
+        identity = AppTokenVerifier.from_settings(settings).verify(token)
+        until = int(identity.expires_at.timestamp())
+        session = SessionSigner.from_settings(settings).app_customer(
+            identity.customer_ref, until=until
+        )
+        # The leeway let a token just past its `exp` through, but a session cannot outlive
+        # the token: it would be born expired.
+        if session.expires_at <= time.time():
+            raise AppTokenRejected(RejectReason.EXPIRED)
+    except AppTokenRejected as rejected:
+        log.info("webchat_app_token_rejected", reason=rejected.reason.value)
+        raise
+    return session
+
+
+def session_of_bearer(settings: Settings, token: str) -> WebchatSession:
+    """The session a bearer credential stands for (one of our session tokens, or the company
+    app's token), or 401."""
+    if is_app_token(token):
+        try:
+            return app_session(settings, token)
+        except AppTokenRejected as rejected:
+            raise app_token_refused(rejected) from None
+    try:
+        return SessionSigner.from_settings(settings).read(token)
     except InvalidSession:
         raise unauthorized() from None
+
+
+async def current_session(settings: SettingsDep, credentials: BearerDep) -> WebchatSession:
+    """The session of the bearer token (ours, or the company app's), or 401."""
+    if credentials is None:
+        raise unauthorized()
+    return session_of_bearer(settings, credentials.credentials)
 
 
 CurrentSession = Annotated[WebchatSession, Depends(current_session)]

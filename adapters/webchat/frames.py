@@ -10,11 +10,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from adapters.webchat.sessions import WebchatSession
+from adapters.webchat.sessions import SessionKind, WebchatSession
 from bot.core.messages import BotReply, InboundMessage, InvalidMessage, StoredReply, clean_text
-from bot.core.models import Channel, Direction, Message
+from bot.core.models import Channel, Direction, Message, VerificationLevel
 
 CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+# The metadata keys that say who a message is from, for the core to mark the conversation
+# verified. Only the server's session sets them: nothing in a frame reaches `metadata`.
+SESSION_KIND = "session_kind"
+VERIFIED_CUSTOMER_REF = "verified_customer_ref"
+VERIFICATION = "verification"
 
 
 # JSON framing around a maximal text (escapes can double it) must still fit.
@@ -54,8 +60,7 @@ def parse_inbound(frame: Any, *, session: WebchatSession, max_bytes: int) -> Inb
     ):
         raise InvalidMessage("malformed", "'id' must be 1-64 letters, digits, '-' or '_'.", 400)
     shown = clean_text(text, max_bytes=max_bytes)
-    # How the visitor got their session (issue 11's verification builds on an app's user).
-    metadata: dict[str, Any] = {"session_kind": session.kind.value}
+    metadata = session_metadata(session)
     if payload:
         # A button: Rasa gets the button's payload, the transcript shows its title.
         metadata["display_text"] = shown
@@ -67,6 +72,16 @@ def parse_inbound(frame: Any, *, session: WebchatSession, max_bytes: int) -> Inb
         message_id=f"{session.visitor_id}:{client_id}" if client_id else None,
         metadata=metadata,
     )
+
+
+def session_metadata(session: WebchatSession) -> dict[str, Any]:
+    """What the session says about who is writing: how they got it, and for the company app's
+    customer the ref its token vouched for."""
+    metadata: dict[str, Any] = {SESSION_KIND: session.kind.value}
+    if session.kind is SessionKind.APP and session.customer_ref:
+        metadata[VERIFIED_CUSTOMER_REF] = session.customer_ref
+        metadata[VERIFICATION] = VerificationLevel.APP_TOKEN.value
+    return metadata
 
 
 def render_outbound(replies: Sequence[BotReply]) -> list[dict[str, Any]]:

@@ -3,12 +3,15 @@
 Every visitor first gets a session (`POST /webchat/sessions`): a signed token that names the
 visitor the server chose. History and posting take it as `Authorization: Bearer <token>`,
 the WebSocket as its first frame. An embedding app's server binds its signed-in user with
-`Authorization: Bearer <WEBCHAT_EMBED_SECRET>` and `{"user": "<its user id>"}`.
+`Authorization: Bearer <WEBCHAT_EMBED_SECRET>` and `{"user": "<its user id>"}`. The company's
+app vouches for its signed-in customer with a signed token (see `app_tokens`): exchanged for a
+session with `{"app_token": "<JWT>"}`, or sent itself as the bearer on every call.
 """
 
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +24,18 @@ from adapters.webchat import socket
 from adapters.webchat.access import (
     BearerDep,
     CurrentSession,
+    app_session,
+    app_token_refused,
     client_address,
     json_body_schema,
     limit_message,
     parse_json,
     require_json,
     rules_of,
+    session_of_bearer,
     unauthorized,
 )
+from adapters.webchat.app_tokens import MAX_APP_TOKEN_CHARS, AppTokenRejected
 from adapters.webchat.frames import (
     FRAME_OVERHEAD_BYTES,
     MessageFrame,
@@ -36,7 +43,7 @@ from adapters.webchat.frames import (
     render_history,
     render_stored,
 )
-from adapters.webchat.sessions import InvalidSession, SessionSigner, WebchatSession
+from adapters.webchat.sessions import SessionSigner, WebchatSession
 from bot.core.deps import DatabaseDep, PipelineDep, RateLimitsDep, SettingsDep
 from bot.core.messages import InvalidMessage
 from bot.core.models import Channel
@@ -45,8 +52,8 @@ from bot.core.settings import Settings
 from bot.core.store import history as history_store
 
 PAGE = Path(__file__).resolve().parent / "page" / "index.html"
-# A session request is at most a user id in a small JSON object.
-MAX_SESSION_BODY_BYTES = 4096
+# A session request is at most a user id or an app token in a small JSON object.
+MAX_SESSION_BODY_BYTES = MAX_APP_TOKEN_CHARS + 1024
 MAX_APP_USER_CHARS = 256
 
 router = APIRouter(prefix="/webchat", tags=["webchat"])
@@ -62,6 +69,21 @@ class SessionRequest(BaseModel):
         max_length=MAX_APP_USER_CHARS,
         description="The embedding app's id of its signed-in user (needs the embed secret).",
     )
+    app_token: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_APP_TOKEN_CHARS,
+        description="The company app's signed token (JWT) for its signed-in customer: a "
+        "verified session that ends when the token does.",
+    )
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """What a session request asks for (at most one of the two)."""
+
+    user: str | None = None
+    app_token: str | None = None
 
 
 @router.get("", response_class=HTMLResponse, include_in_schema=False)
@@ -78,40 +100,52 @@ async def open_session(
     request: Request, settings: SettingsDep, rate_limits: RateLimitsDep, credentials: BearerDep
 ) -> dict[str, Any]:
     """A session token: for a new visitor (no credentials), the same visitor renewed (their
-    current token), or the embedding app's user (the embed secret and `{"user": ...}`)."""
+    current token, or the company app's token as the bearer), the embedding app's user (the
+    embed secret and `{"user": ...}`) or the company app's customer (`{"app_token": ...}`)."""
     signer = SessionSigner.from_settings(settings)
-    user = await _app_user(request)
+    asked = await _asked(request)
     bearer = credentials.credentials if credentials else None
-    if user is not None:
-        _check_embed_secret(settings, bearer)
-        session = signer.app_user(user)
-    elif bearer is not None:
+    if asked.app_token is not None:
+        # The token is the credential here: a bearer sent along adds nothing.
         try:
-            session = signer.renewed(signer.read(bearer))
-        except InvalidSession:
-            raise unauthorized() from None
+            session = app_session(settings, asked.app_token)
+        except AppTokenRejected as rejected:
+            raise app_token_refused(rejected) from None
+    elif asked.user is not None:
+        _check_embed_secret(settings, bearer)
+        session = signer.app_user(asked.user)
+    elif bearer is not None:
+        session = signer.renewed(session_of_bearer(settings, bearer))
     else:
         session = await _new_visitor(signer, rate_limits, settings, client_address(request))
     return {"token": signer.token(session), "expires_at": session.expires_at_iso()}
 
 
-async def _app_user(request: Request) -> str | None:
-    """The `user` of the request body, if it has one."""
+async def _asked(request: Request) -> _Asked:
+    """The `user` or `app_token` of the request body, if it has one."""
     body = await read_body(request, limit=MAX_SESSION_BODY_BYTES)
     if not body.strip():
-        return None
+        return _Asked()
     require_json(request)
     parsed = parse_json(body)
     if not isinstance(parsed, dict):
         raise InvalidMessage("malformed", "Expected a JSON object.", 400)
-    user = parsed.get("user")
+    user, app_token = parsed.get("user"), parsed.get("app_token")
+    if user is not None and app_token is not None:
+        raise InvalidMessage("malformed", "Send either 'user' or 'app_token', not both.", 400)
+    if app_token is not None:
+        if not (isinstance(app_token, str) and 0 < len(app_token) <= MAX_APP_TOKEN_CHARS):
+            raise InvalidMessage(
+                "invalid_app_token", f"'app_token' must be 1-{MAX_APP_TOKEN_CHARS} characters.", 400
+            )
+        return _Asked(app_token=app_token)
     if user is None:
-        return None
+        return _Asked()
     if not (isinstance(user, str) and 0 < len(user) <= MAX_APP_USER_CHARS and user.isprintable()):
         raise InvalidMessage(
             "invalid_user", f"'user' must be 1-{MAX_APP_USER_CHARS} printable characters.", 400
         )
-    return user
+    return _Asked(user=user)
 
 
 def _check_embed_secret(settings: Settings, bearer: str | None) -> None:

@@ -3,7 +3,10 @@
 The URL carries nothing (no id, no token: proxies and uvicorn log URLs). The tab's first frame
 must be `{"type": "auth", "token": "<session token>"}` within AUTH_SECONDS; a missing, forged
 or expired token closes the socket with 1008 (reason "invalid_session"), and the page gets a
-new session. Then:
+new session. The company's app may instead open with `{"type": "auth", "app_token": "<JWT>"}`
+for its signed-in customer (see `app_tokens`); a token it refuses closes the socket with 1008
+(reason "invalid_app_token"). Once the session has ended (an app customer's ends with their
+token), the next frame closes the socket with 1008 (reason "session_expired"), unread. Then:
 
 Frames from the page (JSON text frames):
     {"type": "message", "id": "<client uuid>", "text": "...", "payload": "/intent" (optional)}
@@ -19,13 +22,15 @@ Frames to the page:
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from adapters.webchat.access import client_address, limit_message, parse_json
+from adapters.webchat.access import app_session, client_address, limit_message, parse_json
+from adapters.webchat.app_tokens import MAX_APP_TOKEN_CHARS, AppTokenRejected
 from adapters.webchat.frames import (
     FRAME_OVERHEAD_BYTES,
     parse_inbound,
@@ -49,7 +54,8 @@ log = structlog.get_logger("adapters.webchat")
 
 # How long a new socket may take to send its token before it is closed.
 AUTH_SECONDS = 5.0
-MAX_AUTH_FRAME_CHARS = 1024
+# Room for the company app's token (a JWT) and the frame around it.
+MAX_AUTH_FRAME_CHARS = MAX_APP_TOKEN_CHARS + 256
 # The policy-violation close code: what a refused session gets.
 POLICY_VIOLATION = 1008
 
@@ -68,7 +74,7 @@ async def chat_socket(
 ) -> None:
     """One browser tab's chat connection."""
     await websocket.accept()
-    session = await _authenticate(websocket, SessionSigner.from_settings(settings))
+    session = await _authenticate(websocket, settings)
     if session is None:
         return
     visitor_id = session.visitor_id
@@ -79,6 +85,10 @@ async def chat_socket(
             event = await websocket.receive()
             if event["type"] == "websocket.disconnect":
                 break
+            if time.time() >= session.expires_at:
+                # Whatever it says is not taken: the tab sends it again on a new session.
+                await websocket.close(POLICY_VIOLATION, "session_expired")
+                break
             await _handle_frame(websocket, pipeline, rate_limits, settings, session, event)
     except WebSocketDisconnect:
         pass
@@ -86,8 +96,9 @@ async def chat_socket(
         hub.remove(visitor_id, websocket)
 
 
-async def _authenticate(websocket: WebSocket, signer: SessionSigner) -> WebchatSession | None:
-    """The session in the tab's first frame; None (and the socket closed) without one."""
+async def _authenticate(websocket: WebSocket, settings: Settings) -> WebchatSession | None:
+    """The session in the tab's first frame (our session token, or the company app's token);
+    None (and the socket closed) without one."""
     try:
         event = await asyncio.wait_for(websocket.receive(), AUTH_SECONDS)
     except TimeoutError:
@@ -100,10 +111,16 @@ async def _authenticate(websocket: WebSocket, signer: SessionSigner) -> WebchatS
         frame = parse_json(raw) if len(raw) <= MAX_AUTH_FRAME_CHARS else None
         if not isinstance(frame, dict) or frame.get("type") != "auth":
             raise InvalidSession("no auth frame")
-        return signer.read(str(frame.get("token")))
+        # Told apart by the key, not by guessing from the token's shape; both is neither.
+        if "app_token" in frame and "token" not in frame:
+            # Not a string (a number, an object) is refused by the verifier as malformed.
+            return app_session(settings, frame["app_token"])
+        return SessionSigner.from_settings(settings).read(str(frame.get("token")))
     except (InvalidMessage, InvalidSession):
         await websocket.close(POLICY_VIOLATION, "invalid_session")
-        return None
+    except AppTokenRejected:
+        await websocket.close(POLICY_VIOLATION, "invalid_app_token")
+    return None
 
 
 async def _send_history_and_pending(

@@ -94,6 +94,13 @@ class ComplaintStatus(enum.StrEnum):
     RESOLVED = "resolved"
 
 
+class VerificationLevel(enum.StrEnum):
+    """How a conversation's customer proved who they are."""
+
+    CODE = "code"  # a one-time code sent to the phone or mailbox on their record
+    APP_TOKEN = "app_token"  # signed in to the company's app, which vouched with a token
+
+
 class Priority(enum.StrEnum):
     LOW = "low"
     NORMAL = "normal"
@@ -137,6 +144,8 @@ class Customer(Base):
     email: Mapped[str | None] = mapped_column(String(320), index=True)
     phone: Mapped[str | None] = mapped_column(String(32), index=True)
     is_vip: Mapped[bool] = mapped_column(default=False)
+    # The customer's id in the company's business systems, set once they verify.
+    external_ref: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -184,6 +193,13 @@ class Conversation(Base):
     survey_handoff_id: Mapped[int | None] = mapped_column(
         ForeignKey("handoffs.id", use_alter=True, name="fk_conversations_survey_handoff_id")
     )
+    # Who the customer proved to be in the business systems, how, when and on which channel.
+    verified_customer_ref: Mapped[str | None] = mapped_column(String(64))
+    verification_level: Mapped[VerificationLevel | None] = mapped_column(
+        enum_column(VerificationLevel)
+    )
+    verified_at: Mapped[datetime | None]
+    verified_via: Mapped[str | None] = mapped_column(String(20))
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None]
@@ -301,3 +317,22 @@ class AuditEvent(Base):
     entity_type: Mapped[str] = mapped_column(String(50))
     entity_id: Mapped[str] = mapped_column(String(100))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class VerificationChallenge(Base):
+    """A one-time code sent to the phone or mailbox on a customer's record. Only a keyed
+    digest of the code is kept; a code is used once, within its time, in a few tries."""
+
+    __tablename__ = "verification_challenges"
+    __table_args__ = (Index("ix_verification_challenges_conversation", "conversation_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
+    customer_ref: Mapped[str] = mapped_column(String(64), index=True)
+    # "sms" or "email": where the code went (the record's own number or address).
+    sent_via: Mapped[str] = mapped_column(String(20))
+    code_digest: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]

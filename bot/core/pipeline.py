@@ -16,10 +16,16 @@ from bot.core.db import Database
 from bot.core.delivery import Deliveries
 from bot.core.intents import LocalIntent
 from bot.core.messages import BotReply, InboundMessage, StoredReply, pick_offered
-from bot.core.models import ChannelIdentity, Conversation, Message, MessageStatus
+from bot.core.models import (
+    ChannelIdentity,
+    Conversation,
+    Message,
+    MessageStatus,
+    VerificationLevel,
+)
 from bot.core.responders import AnswerDeferred, Claimed, RasaResponder, Responder
 from bot.core.store import inbound as inbound_store
-from bot.core.store import outbound
+from bot.core.store import outbound, verification
 from bot.core.texts import Text, say
 from bot.core.turn_locks import TurnLocks
 
@@ -283,6 +289,8 @@ class MessagePipeline:
             idle_after=self._idle_after,
             thread_refs=_thread_refs(inbound),
         )
+        if stored.created:
+            await _vouched_verification(session, inbound, stored.conversation)
         claimed = stored.created and not await inbound_store.unanswered_before(
             session=session, conversation_id=stored.conversation.id, message_id=stored.message.id
         )
@@ -406,3 +414,24 @@ async def _store_reply(session: AsyncSession, reply_to: Message, reply: BotReply
         session=session, reply_to=reply_to, text=reply.text, payload=reply.to_payload()
     )
     return StoredReply(stored.id, reply)
+
+
+async def _vouched_verification(
+    session: AsyncSession, inbound: InboundMessage, conversation: Conversation
+) -> None:
+    # The channel vouches for who the customer is (the company app's signed token, checked
+    # by the web chat adapter; a visitor cannot set these metadata keys).
+    ref = inbound.metadata.get("verified_customer_ref")
+    if inbound.metadata.get("verification") != "app_token" or not isinstance(ref, str) or not ref:
+        return
+    if conversation.verified_customer_ref == ref:
+        return
+    verified = await verification.mark_verified(
+        session=session,
+        conversation_id=conversation.id,
+        customer_ref=ref,
+        level=VerificationLevel.APP_TOKEN,
+        via=inbound.channel.value,
+    )
+    if verified is None:
+        log.warning("app_token_for_other_record", conversation_id=conversation.id)

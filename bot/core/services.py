@@ -10,6 +10,7 @@ from bot.core.attachments import AttachmentStore
 from bot.core.background import BackgroundTasks
 from bot.core.db import Database
 from bot.core.delivery import Deliveries
+from bot.core.documents import build_document_store
 from bot.core.health import ServiceHealth
 from bot.core.pipeline import MessagePipeline
 from bot.core.rasa_client import RasaClient
@@ -69,7 +70,7 @@ class CoreServices:
             stale_after=stale_after,
         )
         attachments = AttachmentStore(
-            settings.var_dir / "attachments",
+            build_document_store(settings),
             max_bytes=settings.attachment_max_bytes,
             allowed_types=settings.attachment_types,
         )
@@ -92,4 +93,5 @@ class CoreServices:
         await self.background.aclose()
         await self.health.aclose()
         await self.rasa.aclose()
+        await self.attachments.aclose()
         await self.database.dispose()

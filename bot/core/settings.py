@@ -205,6 +205,82 @@ class Settings(BaseSettings):
     agent_login_account_failures: str = "5/15 minutes"
     agent_login_address_failures: str = "20/15 minutes"
 
+    # Business systems behind self-service (orders, shipments, balances, payments, refunds).
+    business_backend: Literal["demo", "http"] = Field(
+        default="demo",
+        description="demo: the bundled SQLite backend (seed it with `python -m bot business "
+        "seed`); http: the company's REST APIs, contract in bot/business/openapi.yaml.",
+    )
+    business_demo_database_url: str = Field(
+        default="", description="The demo backend's database; empty: var/business.db."
+    )
+    business_api_url: str = ""
+    business_api_auth_header: str = "Authorization"
+    business_api_auth_value: SecretStr = Field(
+        default=SecretStr(""), description='e.g. "Bearer <token>", sent with every call.'
+    )
+    business_api_timeout_seconds: float = Field(default=5.0, gt=0)
+    business_api_retries: int = Field(default=2, ge=0)
+    business_api_breaker_failures: int = Field(default=5, ge=1)
+    business_api_breaker_reset_seconds: float = Field(default=30.0, gt=0)
+    business_webhook_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="Signs the business systems' events to POST /business/events "
+        "(X-Business-Signature: sha256=<hex HMAC of the body>); empty: events are refused.",
+    )
+    # The page customers follow to track a parcel (carrier and number filled in) when the
+    # business systems give no link of their own.
+    tracking_url_template: str = "https://track.example.com/{carrier}/{tracking_number}"
+
+    # Verification of customers: one-time codes and the company app's signed tokens.
+    otp_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="Keys the digests of one-time codes; the same on every instance.",
+    )
+    otp_ttl_seconds: int = Field(default=300, ge=30)
+    otp_max_attempts: int = Field(default=5, ge=1)
+    otp_lockout_minutes: int = Field(default=15, ge=1)
+    # Codes sent, per customer record and per phone number / mailbox.
+    otp_send_rate: str = "3/15 minutes;10/day"
+    verification_lifetime_minutes: int = Field(
+        default=0, ge=0, description="How long a verification lasts; 0: the whole conversation."
+    )
+    app_token_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="Shared secret of the company app's HS256 tokens; empty with no public "
+        "key: in-app tokens are refused.",
+    )
+    app_token_public_key: str = Field(
+        default="",
+        description="PEM public key (or a path to one) of the company app's RS256/ES256 tokens.",
+    )
+    app_token_audience: str = "customer-assistant"
+    app_token_issuer: str = ""
+    app_token_leeway_seconds: int = Field(default=30, ge=0)
+
+    # Refunds decided by the assistant: within all of these, approved at once; otherwise
+    # a complaint for a person.
+    refund_auto_max_minor: int = Field(default=10000, ge=0, description="100.00 in minor units")
+    refund_max_days_since_delivery: int = Field(default=30, ge=0)
+    refund_max_in_90_days: int = Field(default=2, ge=0)
+    # Reasons (words in the customer's own text) that always go to a person.
+    refund_review_reasons: list[str] = Field(
+        default_factory=lambda: ["fraud", "stolen", "unauthorised", "unauthorized", "chargeback"]
+    )
+    # What agents may approve from the console, by role (minor units).
+    agent_refund_limits_minor: dict[str, int] = Field(
+        default_factory=lambda: {"agent": 5000, "supervisor": 50000}
+    )
+
+    # Where evidence documents (customers' photos, PDFs) are kept.
+    documents_backend: Literal["local", "s3"] = "local"
+    s3_bucket: str = ""
+    s3_prefix: str = "evidence/"
+    s3_endpoint_url: str = Field(default="", description="For S3-compatible stores (MinIO).")
+    s3_region: str = "eu-west-2"
+    s3_server_side_encryption: Literal["AES256", "aws:kms", ""] = "AES256"
+    s3_kms_key_id: str = ""
+
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, url: str) -> str:
@@ -254,6 +330,10 @@ class Settings(BaseSettings):
                     f"IMAP_HOST is set, so the email channel is on, but {', '.join(missing)} "
                     "is empty; set it (see .env.example)."
                 )
+        if self.business_backend == "http" and not self.business_api_url:
+            raise ValueError("BUSINESS_BACKEND is http but BUSINESS_API_URL is empty; set it.")
+        if self.documents_backend == "s3" and not self.s3_bucket:
+            raise ValueError("DOCUMENTS_BACKEND is s3 but S3_BUCKET is empty; set it.")
         return self
 
     @model_validator(mode="after")
@@ -263,6 +343,8 @@ class Settings(BaseSettings):
             self.webchat_session_secret = SecretStr(
                 kept_secret(self.var_dir, "webchat_session_secret")
             )
+        if not self.otp_secret.get_secret_value():
+            self.otp_secret = SecretStr(kept_secret(self.var_dir, "otp_secret"))
         return self
 
     @property
@@ -279,6 +361,13 @@ class Settings(BaseSettings):
     def effective_database_url(self) -> str:
         """The configured database, or the embedded SQLite file under `var/`."""
         return self.database_url or f"sqlite+aiosqlite:///{self.var_dir / 'assistant.db'}"
+
+    @property
+    def effective_business_database_url(self) -> str:
+        """The demo business backend's database, or its SQLite file under `var/`."""
+        return self.business_demo_database_url or (
+            f"sqlite+aiosqlite:///{self.var_dir / 'business.db'}"
+        )
 
     @property
     def model_path(self) -> Path:

@@ -1,25 +1,35 @@
 """The agents' API and the console page. Errors: 401 for a missing, forged, expired or
 revoked token (or a wrong password); 429 after too many failed sign-ins; 403 for a
 conversation outside the agent's queues or someone else's; 404 for none; 409 for one just
-taken or a colleague without room; 422 for a bad transfer or an id out of range."""
+taken or a colleague without room; 422 for a bad transfer or an id out of range.
+
+The customer panel and the actions on the customer's records (refunds, receipts,
+complaints) answer besides: 403 `over_refund_limit` above the agent's role limit, 404
+`not_found` for a record that is not this customer's, 409 `not_verified` /
+`refund_not_waiting`, 503 `business_systems_unavailable`."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Annotated, TypeVar
 
 import yaml
 from fastapi import APIRouter, HTTPException, Request, Response
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
-from bot.core.deps import SettingsDep
+from bot.core.deps import SettingsDep, from_app_state
+from bot.core.errors import error_response
 from bot.core.ids import DbId
 from handoff.console import schemas
+from handoff.console.customer_actions import ActionRefused, CustomerActions
+from handoff.console.customer_view import refund_view
 from handoff.console.deps import CurrentAgent, CurrentSession, StreamAgent
 from handoff.console.signin import TICKET_LIFETIME, SignIn, StreamGrant, WrongCredentials
-from handoff.console.views import agent_view, handoff_view
+from handoff.console.views import agent_view, complaint_view, handoff_view
 from handoff.deps import ConsoleDep, DeskDep, SignInDep, WatcherDep
 from handoff.desk import AlreadyTaken, NoSuchHandoff, NotInYourQueues
 from handoff.live import InboxWatcher
@@ -29,6 +39,18 @@ router = APIRouter(prefix="/agent", tags=["agents"])
 # How often an open event stream checks its agent is still signed in (and the keep-alive).
 RECHECK_SECONDS = 15.0
 CONSOLE_PAGE = Path(__file__).resolve().parent / "page" / "index.html"
+
+CustomerActionsDep = Annotated[CustomerActions, from_app_state("customer_actions")]
+# A reference in the business systems (refund, payment) or a complaint's case ID.
+RecordRef = Annotated[str, PathParam(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+Result = TypeVar("Result")
+# Answers of the actions on the customer's records (besides the conversation's own 403/404).
+ACTION_REFUSALS: dict[int | str, dict[str, str]] = {
+    403: {"description": "Not your conversation, or over your role's refund limit"},
+    404: {"description": "No such conversation, or no such record of this customer"},
+    409: {"description": "Not verified, not waiting for a decision, or refused"},
+    503: {"description": "The business systems are not answering"},
+}
 
 
 @contextmanager
@@ -215,6 +237,97 @@ async def resolve(handoff_id: DbId, agent: CurrentAgent, desk: DeskDep) -> schem
     """Done: the conversation goes back to the assistant, which asks for a rating."""
     with refusals():
         return handoff_view(await desk.resolve(agent, handoff_id))
+
+
+async def _acted(work: Awaitable[Result]) -> Result | JSONResponse:
+    # The actions' refusals carry their own code ("over_refund_limit"), in the one shape.
+    try:
+        with refusals():
+            return await work
+    except ActionRefused as refused:
+        return error_response(refused.status_code, refused.code, refused.detail)
+
+
+@router.get("/conversations/{handoff_id}/customer", response_model=schemas.BusinessCustomer)
+async def business_customer(
+    handoff_id: DbId, agent: CurrentAgent, console: ConsoleDep
+) -> schemas.BusinessCustomer:
+    """What the business systems know of the customer of the agent's conversation (orders,
+    shipments, payments, refunds, balances with masked numbers, verification); nothing but
+    "not verified" for a customer who has not proved who they are."""
+    with refusals():
+        return await console.business_customer(agent, handoff_id)
+
+
+@router.post(
+    "/conversations/{handoff_id}/refunds/{refund_ref}/approve",
+    response_model=schemas.RefundDecision,
+    responses=ACTION_REFUSALS,
+)
+async def approve_refund(
+    handoff_id: DbId, refund_ref: RecordRef, agent: CurrentAgent, actions: CustomerActionsDep
+) -> schemas.RefundDecision | JSONResponse:
+    """Approve the customer's waiting refund, up to the agent's role limit (audited)."""
+    refund = await _acted(actions.approve_refund(agent, handoff_id, refund_ref))
+    if isinstance(refund, JSONResponse):
+        return refund
+    return schemas.RefundDecision(refund=refund_view(refund, limit_minor=0))
+
+
+@router.post(
+    "/conversations/{handoff_id}/refunds/{refund_ref}/reject",
+    response_model=schemas.RefundDecision,
+    responses=ACTION_REFUSALS,
+)
+async def reject_refund(
+    handoff_id: DbId, refund_ref: RecordRef, agent: CurrentAgent, actions: CustomerActionsDep
+) -> schemas.RefundDecision | JSONResponse:
+    """Reject the customer's waiting refund (audited)."""
+    refund = await _acted(actions.reject_refund(agent, handoff_id, refund_ref))
+    if isinstance(refund, JSONResponse):
+        return refund
+    return schemas.RefundDecision(refund=refund_view(refund, limit_minor=0))
+
+
+@router.post(
+    "/conversations/{handoff_id}/payments/{payment_ref}/resend-receipt",
+    response_model=schemas.ReceiptSent,
+    responses=ACTION_REFUSALS,
+)
+async def resend_receipt(
+    handoff_id: DbId, payment_ref: RecordRef, agent: CurrentAgent, actions: CustomerActionsDep
+) -> schemas.ReceiptSent | JSONResponse:
+    """Send the receipt again: a PDF by email to the address on record, else a short text
+    on the customer's channel (audited)."""
+    resent = await _acted(actions.resend_receipt(agent, handoff_id, payment_ref))
+    if isinstance(resent, JSONResponse):
+        return resent
+    return schemas.ReceiptSent(
+        payment_ref=resent.payment_ref,
+        channel=resent.notice.channel.value,
+        attached_pdf=resent.attached_pdf,
+        delivered=resent.delivered,
+    )
+
+
+@router.post(
+    "/conversations/{handoff_id}/complaints/{case_id}/status",
+    response_model=schemas.ComplaintStatusResult,
+    responses=ACTION_REFUSALS,
+)
+async def complaint_status(
+    handoff_id: DbId,
+    case_id: RecordRef,
+    body: schemas.ComplaintStatusChange,
+    agent: CurrentAgent,
+    actions: CustomerActionsDep,
+) -> schemas.ComplaintStatusResult | JSONResponse:
+    """Move one of the customer's complaints on; they are told, with its case ID."""
+    changed = await _acted(actions.set_complaint_status(agent, handoff_id, case_id, body.status))
+    if isinstance(changed, JSONResponse):
+        return changed
+    complaint, notified = changed
+    return schemas.ComplaintStatusResult(complaint=complaint_view(complaint), notified=notified)
 
 
 def load_canned(path: Path) -> list[schemas.CannedResponse]:

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from bot.core.ids import DbId
+from bot.core.models import ComplaintStatus
 from handoff.models import AgentStatus
 
 
@@ -41,6 +42,7 @@ class AgentView(BaseModel):
     skills: list[str]
     status: str
     capacity: int
+    role: str
 
 
 class SignedIn(BaseModel):
@@ -197,3 +199,110 @@ class NoteResult(BaseModel):
 class CannedResponse(BaseModel):
     title: str
     text: str
+
+
+# What the business systems know of the conversation's customer (the "customer" panel).
+
+
+class MoneyView(BaseModel):
+    minor: int
+    currency: str
+    text: str  # "£12.50", as customers see it
+
+
+class VerificationView(BaseModel):
+    # None when the customer proved who they are in an earlier conversation only.
+    level: str | None
+    at: str | None
+    via: str | None
+
+
+class ShipmentView(BaseModel):
+    ref: str
+    carrier: str
+    tracking_number: str
+    status: str
+    last_event: str | None
+    last_event_at: str | None
+    eta: str | None
+    tracking_url: str | None
+
+
+class OrderView(BaseModel):
+    ref: str
+    status: str
+    placed_at: str
+    delivered_at: str | None
+    total: MoneyView
+    shipments: list[ShipmentView]
+
+
+class PaymentView(BaseModel):
+    ref: str
+    order_ref: str | None
+    at: str
+    amount: MoneyView
+    method: str
+    card_last4: str | None
+
+
+class RefundView(BaseModel):
+    ref: str
+    order_ref: str
+    amount: MoneyView
+    reason: str
+    status: str
+    requested_at: str
+    decided_by: str | None
+    paid_at: str | None
+    # Whether this agent may approve it from the console (waiting, and within their limit).
+    can_approve: bool
+
+
+class BalanceView(BaseModel):
+    ref: str
+    kind: str
+    number: str  # masked: only the last 4 digits are shown
+    balance: MoneyView
+
+
+class BusinessCustomer(BaseModel):
+    """The panel beside the transcript. `state`: verified (data shown), not_verified (nothing
+    from the business systems), unavailable (they did not answer), unknown (the verified
+    reference has no record there)."""
+
+    state: str
+    detail: str
+    customer_ref: str | None = None
+    name: str | None = None
+    vip: bool = False
+    preferred_channel: str | None = None
+    verification: VerificationView | None = None
+    orders: list[OrderView] = Field(default_factory=list)
+    payments: list[PaymentView] = Field(default_factory=list)
+    refunds: list[RefundView] = Field(default_factory=list)
+    balances: list[BalanceView] = Field(default_factory=list)
+    role: str
+    refund_limit: int  # minor units this agent may approve
+    refund_limit_text: str | None = None  # in the customer's currency: "£50.00"
+
+
+class RefundDecision(BaseModel):
+    refund: RefundView
+
+
+class ReceiptSent(BaseModel):
+    payment_ref: str
+    channel: str
+    # "email": a mail with the PDF receipt; otherwise a short text on their channel.
+    attached_pdf: bool
+    delivered: bool
+
+
+class ComplaintStatusChange(BaseModel):
+    status: ComplaintStatus
+
+
+class ComplaintStatusResult(BaseModel):
+    complaint: ComplaintView
+    notified: bool

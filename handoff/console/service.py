@@ -4,14 +4,18 @@ inbox does not count as a change)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.business.protocol import BusinessSystems
 from bot.core.db import Database
 from bot.core.models import Conversation, Customer
 from bot.core.rasa_client import RasaClient, RasaError
 from bot.core.store import audit, complaints, customers, history, understanding
 from handoff.console import schemas
+from handoff.console.customer_view import customer_panel, owned_conversation, refund_limit
 from handoff.console.views import (
     agent_view,
     complaint_view,
@@ -33,10 +37,20 @@ log = structlog.get_logger("handoff.console")
 class ConsoleReader:
     """Builds the console's views of the store, and audits who looked at what."""
 
-    def __init__(self, *, database: Database, queues: QueueDirectory, rasa: RasaClient) -> None:
+    def __init__(
+        self,
+        *,
+        database: Database,
+        queues: QueueDirectory,
+        rasa: RasaClient,
+        business: BusinessSystems | None = None,
+        refund_limits: Mapping[str, int] | None = None,
+    ) -> None:
         self._database = database
         self._queues = queues
         self._rasa = rasa
+        self._business = business
+        self._refund_limits = refund_limits or {}
 
     async def inbox(self, agent: Agent) -> schemas.Inbox:
         """The agent's conversations and those waiting in the queues they serve."""
@@ -76,6 +90,32 @@ class ConsoleReader:
             )
         return detail
 
+    async def business_customer(self, agent: Agent, handoff_id: int) -> schemas.BusinessCustomer:
+        """What the business systems know of the customer of a conversation the agent has:
+        nothing unless they verified; "unavailable" if the business systems do not answer."""
+        async with self._database.session() as session:
+            owned = await owned_conversation(
+                session=session, handoff_id=handoff_id, agent_id=agent.id
+            )
+        panel = await customer_panel(
+            self._business,
+            owned.verified,
+            role=agent.role.value,
+            limit_minor=refund_limit(agent, self._refund_limits),
+        )
+        if panel.state == "verified":
+            async with self._database.session() as session:
+                _audit_view(
+                    session,
+                    agent,
+                    "business_customer",
+                    "customer",
+                    str(owned.customer.id),
+                    handoff_id=handoff_id,
+                    customer_ref=panel.customer_ref,
+                )
+        return panel
+
     async def _detail(
         self,
         session: AsyncSession,
@@ -96,7 +136,10 @@ class ConsoleReader:
                 id=customer.id,
                 name=customer.display_name,
                 vip=customer.is_vip,
-                verified=any(i.verified for i in identities),
+                # Proved in this conversation, before (the record is linked), or an address
+                # a channel vouched for.
+                verified=bool(conversation.verified_customer_ref or customer.external_ref)
+                or any(i.verified for i in identities),
                 channels=[
                     schemas.ChannelAddress(channel=i.channel.value, address=i.address)
                     for i in identities

@@ -19,6 +19,7 @@ def agent_view(agent: Agent) -> schemas.AgentView:
         skills=agent.skills,
         status=agent.status.value,
         capacity=agent.capacity,
+        role=agent.role.value,
     )
 
 

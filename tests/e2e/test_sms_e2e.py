@@ -193,7 +193,9 @@ async def test_mms_media_become_attachments(stack: Stack, phone: Phone, db: Data
             await session.scalars(select(Attachment).where(Attachment.message_id == message.id))
         )
     assert [(a.content_type, a.size_bytes) for a in attachments] == [("image/jpeg", len(picture))]
-    stored = stack.settings.var_dir / "attachments" / attachments[0].storage_ref
+    stored = (
+        stack.settings.var_dir / "attachments" / attachments[0].storage_ref.removeprefix("file:")
+    )
     assert stored.read_bytes() == picture
 
 

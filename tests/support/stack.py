@@ -5,6 +5,7 @@ Dovecot (IMAP) and aiosmtpd. The app reaches Rasa through a proxy the tests can 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import secrets
 import subprocess
@@ -17,6 +18,7 @@ from typing import Literal
 
 from pydantic import SecretStr
 
+from bot.cli import seed_demo_if_empty
 from bot.core.settings import Settings
 from bot.processes import (
     ProcessSpec,
@@ -176,6 +178,8 @@ def running_stack(tmp: Path, database: DatabaseKind) -> Iterator[Stack]:
         rasa_settings = stack_settings(tmp, database_url, twilio, imap, smtp)
         model = train(rasa_settings)
         migrate(database_url)
+        # The demo business systems the self-service answers from, with their personas.
+        asyncio.run(seed_demo_if_empty(rasa_settings))
         proxy_port = free_port()
         app_settings = rasa_settings.model_copy(
             update={"rasa_url": f"http://127.0.0.1:{proxy_port}"}

@@ -16,6 +16,7 @@ from bot.core.models import (
     Conversation,
     ConversationStatus,
     Delivery,
+    Direction,
     Message,
     utcnow,
 )
@@ -108,3 +109,14 @@ async def _conversation_for_thread(
     )
     found = (await session.execute(inbound.union_all(outbound).order_by(Message.id.desc()))).first()
     return None if found is None else await session.get(Conversation, found[0])
+
+
+async def latest_address(*, session: AsyncSession, conversation_id: int) -> str | None:
+    """The address (phone number, email, visitor id) the customer last wrote from."""
+    return await session.scalar(
+        select(ChannelIdentity.address)
+        .join(Message, Message.identity_id == ChannelIdentity.id)
+        .where(Message.conversation_id == conversation_id, Message.direction == Direction.INBOUND)
+        .order_by(Message.id.desc())
+        .limit(1)
+    )

@@ -1,5 +1,5 @@
-"""Web chat frames: what the page sends, read, and what it shows, rendered; asserted on exact
-shapes."""
+"""Web chat frames: what the page sends, read (who sent it from the session only), and what it
+shows, rendered; asserted on exact shapes."""
 
 from __future__ import annotations
 
@@ -47,6 +47,24 @@ def test_the_sender_is_the_sessions_visitor_whatever_the_frame_says() -> None:
     inbound = parse_inbound(frame, session=app_user, max_bytes=4096)
     assert inbound.sender_id == USER
     assert inbound.metadata == {"session_kind": "app_user"}
+
+
+def test_the_company_apps_customer_is_verified_on_every_message() -> None:
+    app = WebchatSession(USER, SessionKind.APP, 0, 2_000_000_000, customer_ref="CUST-000482")
+    inbound = parse_inbound({"text": "Refund", "payload": "/refund"}, session=app, max_bytes=4096)
+    assert inbound.metadata == {
+        "session_kind": "app",
+        "verified_customer_ref": "CUST-000482",
+        "verification": "app_token",
+        "display_text": "Refund",
+    }
+
+
+def test_a_frame_cannot_set_the_verification_metadata() -> None:
+    forged = {"verified_customer_ref": "CUST-000482", "verification": "app_token"}
+    frame = {"text": "hi", "session_kind": "app", "metadata": forged, **forged}
+    inbound = parse_inbound(frame, session=SESSION, max_bytes=4096)
+    assert inbound.metadata == {"session_kind": "anonymous"}
 
 
 def test_message_without_id_is_not_deduplicated() -> None:

@@ -1,5 +1,6 @@
 """Web chat session tokens: issued and read back; forged, expired and malformed ones refused;
-an embedding app's user always the same visitor, under an address that hides the user id."""
+an embedding app's user, and the company app's verified customer, always the same visitor,
+under an address that hides their id; a verified customer's session ends with their token."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from adapters.webchat.sessions import (
     InvalidSession,
     SessionKind,
     SessionSigner,
+    WebchatSession,
 )
 
 NOW = 1_800_000_000.0
@@ -43,6 +45,51 @@ def test_an_app_user_is_the_same_visitor_everywhere_under_an_opaque_id() -> None
     assert "42" not in session.visitor_id
     assert VISITOR_ID_PATTERN.match(session.visitor_id)
     assert signer.read(signer.token(session), now=NOW) == session
+
+
+def test_an_app_customer_is_the_same_visitor_everywhere_until_their_token_ends() -> None:
+    session = signer.app_customer("CUST-000482", until=int(NOW) + 600, now=NOW)
+    assert (session.kind, session.customer_ref) == (SessionKind.APP, "CUST-000482")
+    assert session.expires_at == NOW + 600
+    assert signer.app_customer("CUST-000482", until=int(NOW) + 60).visitor_id == (
+        session.visitor_id
+    )
+    assert signer.app_customer("CUST-000483", until=int(NOW) + 60).visitor_id != (
+        session.visitor_id
+    )
+    # Not the embedding app's user of the same id: only a token verifies a customer.
+    assert signer.app_user("CUST-000482").visitor_id != session.visitor_id
+    assert "482" not in session.visitor_id
+    assert signer.read(signer.token(session), now=NOW) == session
+    # A token that lasts longer than sessions do still gets a session's lifetime.
+    long_lived = signer.app_customer("CUST-000482", until=int(NOW) + 90 * 86400, now=NOW)
+    assert long_lived.expires_at == NOW + 30 * 86400
+
+
+def test_an_app_customers_session_is_never_renewed_past_their_token() -> None:
+    session = signer.app_customer("CUST-000482", until=int(NOW) + 600, now=NOW)
+    renewed = signer.renewed(session, now=NOW + 300)
+    assert (renewed.visitor_id, renewed.customer_ref) == (session.visitor_id, "CUST-000482")
+    assert renewed.expires_at == session.expires_at
+    with pytest.raises(InvalidSession):
+        signer.read(signer.token(renewed), now=NOW + 600)
+
+
+@pytest.mark.parametrize(
+    ("kind", "ref"),
+    [
+        (SessionKind.APP, None),
+        (SessionKind.ANONYMOUS, "CUST-000482"),
+        (SessionKind.APP_USER, "CUST-000482"),
+        (SessionKind.APP, "has a space"),
+        (SessionKind.APP, "x" * 65),
+    ],
+)
+def test_a_customer_ref_goes_with_an_app_session_only(kind: SessionKind, ref: str | None) -> None:
+    visitor = signer.anonymous(now=NOW).visitor_id
+    token = signer.token(WebchatSession(visitor, kind, int(NOW), int(NOW) + 60, ref))
+    with pytest.raises(InvalidSession):
+        signer.read(token, now=NOW)
 
 
 def test_renewed_is_the_same_visitor_for_longer() -> None:

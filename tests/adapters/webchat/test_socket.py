@@ -1,6 +1,7 @@
 """Web chat's WebSocket over a real connection: the first frame must carry a session the server
-issued; only the visitor's own tabs get their history and replies; rate limits and hard
-inputs get error frames and the socket stays open."""
+issued (or the company app's signed token, which verifies its customer until it expires);
+only the visitor's own tabs get their history and replies; rate limits and hard inputs get
+error frames and the socket stays open."""
 
 from __future__ import annotations
 
@@ -11,16 +12,60 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
+import jwt
 import pytest
 import websockets
+from sqlalchemy import func, select
+from websockets.asyncio.client import ClientConnection
 
 from adapters.webchat import socket as webchat_socket
 from adapters.webchat.sessions import SessionSigner
-from tests.support.chat import ChatClient, ChatSession, stored_messages
+from bot.core.models import ChannelIdentity, Message
+from tests.support.chat import ChatClient, ChatSession, stored_messages, token_claims
 from tests.support.webchat_app import WebchatApp, WebchatAppFactory
 
 SAVED_NOTICE = "Your message is saved"
+
+# The company app's customer, and the tokens its server signs for them.
+APP_SECRET = "the-company-apps-shared-secret-of-48-bytes-long!!"
+CUSTOMER = "CUST-000482"
+VERIFIED = {"session_kind": "app", "verified_customer_ref": CUSTOMER, "verification": "app_token"}
+GUESSED_SECRET = "a-guessed-secret-that-is-long-enough-to-sign"
+
+
+def _app_token(*, key: str = APP_SECRET, algorithm: str = "HS256", **claims: Any) -> str:
+    """A token of the company app for CUSTOMER, with `claims` changed."""
+    now = int(time.time())
+    base = {"sub": CUSTOMER, "aud": "customer-assistant", "iat": now, "exp": now + 600}
+    return jwt.encode({**base, **claims}, key, algorithm=algorithm)
+
+
+def _refused_app_tokens() -> list[str]:
+    """Forged, expired, for another audience, unsigned, and not a token at all."""
+    now = int(time.time())
+    return [
+        _app_token(key=GUESSED_SECRET),
+        _app_token(iat=now - 900, exp=now - 120),
+        _app_token(aud="another-service"),
+        _app_token(key="", algorithm="none"),
+        "not.a.token",
+    ]
+
+
+def _app_visitor(app: WebchatApp, customer: str = CUSTOMER) -> str:
+    """The web chat visitor of the company app's customer `customer`."""
+    signer = SessionSigner.from_settings(app.settings)
+    return signer.app_customer(customer, until=int(time.time()) + 60).visitor_id
+
+
+async def _stored_rows(app: WebchatApp) -> tuple[int, int]:
+    """How many messages and channel identities the store holds."""
+    async with app.database.session() as session:
+        messages = await session.scalar(select(func.count()).select_from(Message))
+        identities = await session.scalar(select(func.count()).select_from(ChannelIdentity))
+    return int(messages or 0), int(identities or 0)
 
 
 async def _refusal(app: WebchatApp, first_frame: str | None, *, query: str = "") -> str:
@@ -160,3 +205,102 @@ async def test_no_visitor_id_or_token_is_logged(webchat_app: WebchatAppFactory) 
     assert "webchat" in text  # uvicorn's lines about these requests are there
     assert session.visitor_id not in text
     assert session.token.partition(".")[2] not in text
+
+
+async def _app_socket(app: WebchatApp, app_token: str) -> ClientConnection:
+    """A socket opened with the company app's token, past its history frame."""
+    socket = await websockets.connect(app.ws_url)
+    await socket.send(json.dumps({"type": "auth", "app_token": app_token}))
+    first = json.loads(await asyncio.wait_for(socket.recv(), 10))
+    assert first["type"] == "history", first
+    return socket
+
+
+async def _say(socket: ClientConnection, text: str, **extra: Any) -> None:
+    """Send a message; wait for its ack and its replies."""
+    await socket.send(json.dumps({"type": "message", "id": "m1", "text": text, **extra}))
+    assert json.loads(await asyncio.wait_for(socket.recv(), 10)) == {"type": "ack", "id": "m1"}
+    assert json.loads(await asyncio.wait_for(socket.recv(), 30))["type"] == "replies"
+
+
+async def test_an_app_token_in_the_first_frame_verifies_the_socket(
+    webchat_app: WebchatAppFactory,
+) -> None:
+    async with webchat_app(app_token_secret=APP_SECRET) as app:
+        socket = await _app_socket(app, _app_token())
+        await _say(socket, "my transactions please")
+        await socket.close()
+        # The session the app exchanged its token for: the same customer, the same visitor.
+        async with app.http() as http:
+            opened = await http.post("/webchat/sessions", json={"app_token": _app_token()})
+        async with ChatClient(app.ws_url, ChatSession(**opened.json())) as chat:
+            assert chat.history[0]["text"] == "my transactions please"
+            await chat.say("and my balance")
+    stored = await stored_messages(app.database, _app_visitor(app))
+    inbound = [m for m in stored if m.text in {"my transactions please", "and my balance"}]
+    assert [m.payload for m in inbound] == [{"metadata": VERIFIED}] * 2
+
+
+async def test_refused_app_tokens_close_the_socket_and_nothing_is_stored(
+    webchat_app: WebchatAppFactory,
+) -> None:
+    async with webchat_app(app_token_secret=APP_SECRET) as app:
+        for token in [*_refused_app_tokens(), 42]:
+            frame = json.dumps({"type": "auth", "app_token": token})
+            assert await _refusal(app, frame) == "1008 invalid_app_token"
+        # Both kinds of credential at once is neither.
+        both = json.dumps({"type": "auth", "app_token": _app_token(), "token": "x.y"})
+        assert await _refusal(app, both) == "1008 invalid_session"
+    assert await _stored_rows(app) == (0, 0)
+
+
+async def test_a_visitor_cannot_set_the_verification_metadata(
+    webchat_app: WebchatAppFactory,
+) -> None:
+    forged = {"verified_customer_ref": CUSTOMER, "verification": "app_token"}
+    async with webchat_app(app_token_secret=APP_SECRET) as app, ChatClient(app.ws_url) as chat:
+        await _say(chat.socket, "I am CUST-000482", session_kind="app", metadata=forged, **forged)
+    stored = await stored_messages(app.database, chat.visitor_id)
+    assert stored[0].payload == {"metadata": {"session_kind": "anonymous"}}
+
+
+async def test_the_socket_closes_when_the_app_token_expires(
+    webchat_app: WebchatAppFactory,
+) -> None:
+    async with webchat_app(app_token_secret=APP_SECRET, app_token_leeway_seconds=0) as app:
+        token = _app_token(exp=int(time.time()) + 3)
+        socket = await _app_socket(app, token)
+        async with app.http() as http:
+            opened = await http.post("/webchat/sessions", json={"app_token": token})
+            session = ChatSession(**opened.json())
+            await asyncio.sleep(token_claims(session.token)["exp"] - time.time() + 0.2)
+            for headers in (session.headers, {"Authorization": f"Bearer {token}"}):
+                late = await http.post("/webchat/messages", json={"text": "hi"}, headers=headers)
+                assert late.status_code == 401
+        await socket.send(json.dumps({"type": "message", "text": "still me?"}))
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+            await asyncio.wait_for(socket.recv(), 10)
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1008, "session_expired")
+    assert await _stored_rows(app) == (0, 0)
+
+
+async def test_no_app_token_is_logged(webchat_app: WebchatAppFactory) -> None:
+    good = _app_token()
+    forged, unsigned = _app_token(key=GUESSED_SECRET), _app_token(key="", algorithm="none")
+    async with webchat_app(app_token_secret=APP_SECRET) as app:
+        with _all_logs() as logs:
+            async with app.http() as http:
+                for token in (good, forged, unsigned, _app_token(aud="x")):
+                    headers = {"Authorization": f"Bearer {token}"}
+                    await http.post("/webchat/messages", json={"text": "hi"}, headers=headers)
+                    await http.post("/webchat/sessions", json={"app_token": token})
+            socket = await _app_socket(app, good)
+            await _say(socket, "hello")
+            await socket.close()
+            await _refusal(app, json.dumps({"type": "auth", "app_token": forged}))
+    text = "\n".join(logs.lines)
+    assert "webchat_app_token_rejected" in text and "bad_signature" in text
+    for token in (good, forged, unsigned):
+        for part in filter(None, token.split(".")):
+            assert part not in text
