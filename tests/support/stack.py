@@ -41,6 +41,8 @@ from tests.support.tcp_proxy import TcpProxy
 TWILIO_AUTH_TOKEN = "e231c197493a7122d475b4e2e0f1c6a7"
 TWILIO_NUMBER = "+14155550199"
 SUPPORT_ADDRESS = "support@shop.example"
+# The company app's HS256 secret, which signs its customers' tokens (in-app web chat).
+APP_TOKEN_SECRET = "e2e-company-app-token-secret-0123456789"
 # Every queue open around the clock but complaints, so what customers are told does not
 # depend on when the tests run.
 QUEUES_FILE = Path(__file__).resolve().parent.parent / "e2e" / "queues.yml"
@@ -162,6 +164,7 @@ def stack_settings(
         email_from_address=SUPPORT_ADDRESS,
         email_from_name="Shop Support",
         queues_file=QUEUES_FILE,
+        app_token_secret=SecretStr(APP_TOKEN_SECRET),
     )
 
 
