@@ -22,7 +22,8 @@ from actions.complaint_text import (
     tells_a_story,
 )
 from actions.handoff import escalate, tell_customer
-from actions.services import action_session, conversation_of
+from actions.self_service.registry import SensitiveAction, Verified
+from actions.services import ConversationState, action_session, conversation_of
 from bot.core.models import Complaint, ComplaintStatus, Priority
 from bot.core.store import complaints
 from bot.core.texts import Text, say
@@ -223,30 +224,48 @@ class ActionSubmitComplaint(Action):
         ]
 
 
-class ActionComplaintStatus(Action):
-    """Tells the customer where their complaints stand."""
+class ActionComplaintStatus(SensitiveAction):
+    """Tells the customer where their complaints stand: those filed from this address at
+    once; anything else (another channel's, a case ID not found here) once verified, when
+    the customer's complaints from every channel are theirs to see."""
 
-    def name(self) -> str:
-        return "action_complaint_status"
+    intent = "check_complaint_status"
+    action_name = "action_complaint_status"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    async def open_without_verification(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, state: ConversationState
+    ) -> bool:
+        found = await _complaints_of(tracker, state.ref.customer_id, _case_id_in(tracker))
+        if not found:
+            return True
+        dispatcher.utter_message(text=_status_text(found, _case_id_in(tracker)))
+        return False
+
+    async def answer(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, verified: Verified
     ) -> list[EventType]:
-        case_id = _case_id_in(tracker)
+        case_id = _case_id_in(tracker) if verified.fresh else None
         async with action_session() as session:
+            # Verification joined the customer across channels: read who they are now.
             ref = await conversation_of(tracker, session)
-            if case_id:
-                complaint = await complaints.find_complaint(session=session, case_id=case_id)
-                # Another customer's case is reported as not found: nothing leaks.
-                found = (
-                    [complaint] if complaint and complaint.customer_id == ref.customer_id else []
-                )
-            else:
-                found = await complaints.complaints_for_customer(
-                    session=session, customer_id=ref.customer_id, limit=3
-                )
+        found = await _complaints_of(tracker, ref.customer_id, case_id)
         dispatcher.utter_message(text=_status_text(found, case_id))
         return []
+
+
+async def _complaints_of(
+    tracker: Tracker, customer_id: int, case_id: str | None
+) -> list[Complaint]:
+    async with action_session() as session:
+        if case_id:
+            complaint = await complaints.find_complaint(session=session, case_id=case_id)
+            # Another customer's case is reported as not found: nothing leaks.
+            return [complaint] if complaint and complaint.customer_id == customer_id else []
+        return list(
+            await complaints.complaints_for_customer(
+                session=session, customer_id=customer_id, limit=3
+            )
+        )
 
 
 def _case_id_in(tracker: Tracker) -> str | None:

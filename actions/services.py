@@ -100,6 +100,7 @@ class ConversationState:
     ref: ConversationRef
     address: str
     verified_customer_ref: str | None
+    verification_level: str | None = None
 
 
 class UnknownConversation(LookupError):
@@ -134,6 +135,11 @@ async def conversation_state(tracker: Tracker, session: AsyncSession) -> Convers
     address = await conversations.latest_address(
         session=session, conversation_id=ref.conversation_id
     )
+    if not verified or conversation.verification_level is None:
+        return ConversationState(ref, address or "", None)
     return ConversationState(
-        ref, address or "", conversation.verified_customer_ref if verified else None
+        ref,
+        address or "",
+        conversation.verified_customer_ref,
+        conversation.verification_level.value,
     )

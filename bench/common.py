@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import secrets
 import time
 import uuid
@@ -82,6 +83,13 @@ def running(specs: Sequence[ProcessSpec]) -> Iterator[Supervisor]:
         yield supervisor
     finally:
         supervisor.stop_all()
+
+
+def machine_load() -> str:
+    """The machine's load averages (1, 5 and 15 minutes) and CPU count, to print beside
+    the figures: other work on the machine shows in them."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
 
 
 def add_load_options(parser: argparse.ArgumentParser, *, concurrency: int) -> None:

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from adapters.sms import routes as sms_routes
 from adapters.voice import routes as voice_routes
 from adapters.webchat import routes as webchat_routes
+from adapters.webchat.app_tokens import AppTokenVerifier
 from bot import receipt_routes
 from bot.components import Components
 from bot.core.errors import install_error_handlers
@@ -28,6 +29,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; clients are created at startup, not at import."""
     settings = settings or get_settings()
     configure_logging(level=settings.log_level, fmt=settings.log_format)
+    # A misconfigured APP_TOKEN_* fails here, saying how to fix it, not on a customer's turn.
+    AppTokenVerifier.from_settings(settings)
     app = FastAPI(title="Customer-service assistant", lifespan=_lifespan(settings))
     for module in (
         webchat_routes,

@@ -93,12 +93,14 @@ async def answer_safely(
     try:
         backend = await business_systems()
         verified = Verified(state.verified_customer_ref, state, backend, fresh)
-        return await action.answer(dispatcher, tracker, verified)
+        events = await action.answer(dispatcher, tracker, verified)
     except BusinessSystemsError as error:
         log.warning("business_systems_failed", intent=action.intent, error=str(error))
         dispatcher.utter_message(response="utter_business_systems_down")
         dispatcher.utter_message(response="utter_offer_human")
-        return []
+        events = []
+    # Rasa sees how the customer is verified (a code, or the company app's token).
+    return [SlotSet("verification_level", state.verification_level), *events]
 
 
 async def resume(

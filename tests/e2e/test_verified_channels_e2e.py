@@ -145,3 +145,41 @@ async def test_a_bad_app_token_is_refused(
     assert response.status_code in (400, 401), response.text
     assert set(response.json()) == {"code", "detail"}
     assert "C-10001" not in response.text
+
+
+async def test_complaints_from_another_channel_are_shown_once_verified(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
+    customer, _ = await _generated_customer(stack, 10300)
+    token = _app_token(customer.ref)
+    response = await _app_session(stack, http, token)
+    session = ChatSession(response.json()["token"], response.json()["expires_at"])
+    async with ChatClient(stack.ws_url, session) as chat:
+        await chat.say("I want to make a complaint")
+        await chat.say("Staff or service", payload='/inform{"complaint_category": "service"}')
+        await chat.say("the driver was rude and threw the parcel over the fence")
+        await chat.say("no")
+        filed = " ".join(
+            r["text"]
+            for r in await chat.say(
+                "Just let you know", payload='/inform{"desired_outcome": "feedback"}'
+            )
+        )
+    case = re.search(r"CMP-\w{5}", filed)
+    assert case, filed
+    # The same customer by email, verified with a code: the web chat complaint is theirs.
+    assert customer.email is not None
+    stack.imap.append(
+        customer_mail(customer.email, "Complaint", "What's the status of my complaint?").as_bytes()
+    )
+    mails = [await answer_to(stack.smtp, customer.email, n) for n in (1, 2)]
+    code_mail = next(m for m in mails if m.message["Subject"] == "Your verification code")
+    answer = next(m for m in mails if m is not code_mail)
+    code = CODE.search(text_of(code_mail))
+    assert code
+    reply = customer_mail(
+        customer.email, "Re: Complaint", code.group(1), in_reply_to=answer.message["Message-ID"]
+    )
+    stack.imap.append(reply.as_bytes())
+    status = text_of(await answer_to(stack.smtp, customer.email, 3))
+    assert case.group(0) in status, status

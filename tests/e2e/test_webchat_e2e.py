@@ -296,8 +296,12 @@ async def test_action_server_down_message_saved_then_answered(stack: Stack, db: 
         finally:
             stack.start_action_server()
         answered = await chat.replies()
+        # A visitor with no complaints from here is asked who they are (their complaints
+        # from other channels are theirs to see once verified).
         assert _texts(answered) == [
-            "I can't find any complaints from you. If something went wrong, I can file one now."
+            "I can help with that. First I need to check it's you.",
+            "What's the email address or mobile number on your account? I'll send a one-time "
+            "code to the details we hold.",
         ]
     inbound = await _inbound(db, chat.visitor_id)
     assert inbound[0].status is MessageStatus.ANSWERED
