@@ -335,7 +335,7 @@ def report(
     verified = len(figures.verification)
     print(
         f"\n{args.conversations} refund conversations over SMS, {args.concurrency} at a time, "
-        f"each a different demo customer; database "
+        f"each a different demo customer (of {args.customers} generated); database "
         f"{settings.effective_database_url.split(':', 1)[0]}"
     )
     print(
@@ -410,7 +410,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     """Start the assistant, run the benchmark, print its figures."""
     args = parse_args()
-    print(f"before: {common.machine_load()}", file=sys.stderr)
+    before = common.machine_load()
     replies = ReplyLog()
     fake = ObservedTwilio(DEFAULT_ACCOUNT_SID, secrets.token_hex(16), replies.record)
     with tempfile.TemporaryDirectory(prefix="bench-refunds-") as tmp:
@@ -435,7 +435,7 @@ def main() -> int:
             fake.stop()
         in_backend = asyncio.run(approved_in_backend(settings, candidates[args.warmup :]))
     report(args, settings, figures, approved_in_backend=in_backend)
-    print(f"{'run':<30} {wall:.1f} s; at the end {load}")
+    print(f"{'run':<30} {wall:.1f} s; before: {before}; at the end: {load}")
     return 0
 
 
