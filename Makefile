@@ -72,6 +72,7 @@ bench: setup-dev
 	$(PY) bench/turns.py
 	$(PY) bench/sms.py
 	$(PY) bench/escalation.py
+	$(PY) bench/refunds.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -12,7 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.self_service.references import order_ref_in
 from actions.self_service.registry import SensitiveAction, Verified
 from bot.business.protocol import owned_by
-from bot.business.records import Order, OrderStatus, Shipment
+from bot.business.records import Order, OrderStatus, Shipment, ShipmentStatus
 from bot.core.models import Channel
 from bot.core.settings import get_settings
 
@@ -43,7 +43,7 @@ def when(moment: datetime | None) -> str:
     return f"{moment:%A %d %B}" if moment else "soon"
 
 
-def status_words(status: OrderStatus) -> str:
+def status_words(status: OrderStatus | ShipmentStatus) -> str:
     """ "out for delivery" from OUT_FOR_DELIVERY."""
     return status.value.replace("_", " ")
 
@@ -51,7 +51,7 @@ def status_words(status: OrderStatus) -> str:
 def tracking_text(shipment: Shipment, channel: Channel) -> str:
     """Carrier, last scan and ETA, with a link on channels that show links."""
     last = shipment.last_event
-    parts = [f"{shipment.carrier} ({shipment.tracking_number}): {status_words_of(shipment)}."]
+    parts = [f"{shipment.carrier} ({shipment.tracking_number}): {status_words(shipment.status)}."]
     if last is not None:
         where = f" at {last.location}" if last.location else ""
         parts.append(f"Latest: {last.description}{where}, {last.at:%d %b %H:%M}.")
@@ -60,11 +60,6 @@ def tracking_text(shipment: Shipment, channel: Channel) -> str:
     if channel in LINK_CHANNELS:
         parts.append(f"Track it: {tracking_link(shipment)}")
     return " ".join(parts)
-
-
-def status_words_of(shipment: Shipment) -> str:
-    """The shipment's status as words."""
-    return shipment.status.value.replace("_", " ")
 
 
 def tracking_link(shipment: Shipment) -> str:

@@ -119,9 +119,9 @@ async def test_a_free_agent_takes_a_vip_at_once(
     agent = await _agent(db, "orders", capacity=1)
     try:
         phone = phone_texting(stack, db, http, number)
-        offer = await phone.text("where is my parcel? it should have arrived by now")
-        assert "1. Yes, please" in offer[-1]
-        (reply,) = await phone.text("1")
+        asked = await phone.text("where is my parcel? it should have arrived by now")
+        assert "check it's you" in asked[0]
+        (reply,) = await phone.text("I'd rather talk to a person")
         handoff = await handoff_of(db, number)
         async with db.session() as session:
             conversation = await session.get_one(Conversation, handoff.conversation_id)

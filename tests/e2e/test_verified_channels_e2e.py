@@ -16,6 +16,7 @@ from bot.business.demo.backend import DemoBusinessSystems
 from bot.business.records import CustomerRecord, Order
 from tests.support.call import Call, next_action, said
 from tests.support.chat import ChatClient, ChatSession
+from tests.support.credentials import remember
 from tests.support.mail_client import answer_to, customer_mail, text_of
 from tests.support.stack import APP_TOKEN_SECRET, Stack
 
@@ -46,6 +47,7 @@ def _texted_code(stack: Stack, number: str) -> str:
         if r.form_value("To") == number and (m := CODE.search(r.form_value("Body") or ""))
     ]
     assert codes
+    remember("one-time code message", f"Your verification code is {codes[-1]}")
     return codes[-1]
 
 
@@ -97,7 +99,9 @@ def _app_token(
 ) -> str:
     now = int(time.time())
     claims = {"sub": sub, "aud": audience, "iat": now, "exp": now + 600}
-    return jwt.encode(claims, secret, algorithm="HS256")
+    token = jwt.encode(claims, secret, algorithm="HS256")
+    remember("company app token", token)
+    return token
 
 
 async def _app_session(stack: Stack, http: httpx.AsyncClient, token: str) -> httpx.Response:

@@ -215,13 +215,14 @@ async def test_rest_endpoint_and_its_errors(stack: Stack) -> None:
         assert (text.status_code, text.json()["code"]) == (415, "unsupported_media_type")
 
 
-async def test_features_not_built_yet_say_so_and_offer_a_person(stack: Stack, db: Database) -> None:
+async def test_order_questions_ask_who_you_are_and_a_person_can_take_over(
+    stack: Stack, db: Database
+) -> None:
     async with ChatClient(stack.ws_url) as chat:
         replies = await chat.say("hey, my order still hasn't turned up, can you check where it is?")
-        assert "can't look up orders yet" in replies[0]["text"]
-        assert [b["title"] for b in replies[1]["buttons"]] == ["Yes, please", "No, thanks"]
-        replies = await chat.click(replies[1], "Yes, please")
-        # Routed by what the conversation is about (orders), not by the "yes".
+        assert _texts(replies)[0] == "I can help with that. First I need to check it's you."
+        replies = await chat.say("can I just talk to a person please")
+        # Routed by what the conversation is about (orders), not by the request for a person.
         assert "our Orders and delivery team" in replies[0]["text"]
         assert "I've kept your request" in replies[0]["text"]
     async with db.session() as session:

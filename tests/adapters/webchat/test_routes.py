@@ -11,10 +11,18 @@ from typing import Any
 
 import jwt
 from pydantic import SecretStr
-from sqlalchemy import func, select
 
 from adapters.webchat.sessions import SessionSigner
-from bot.core.models import ChannelIdentity, Direction, Message
+from bot.core.models import Direction
+from tests.support.app_tokens import (
+    APP_SECRET,
+    CUSTOMER,
+    VERIFIED,
+    app_token,
+    app_visitor,
+    refused_app_tokens,
+    stored_rows,
+)
 from tests.support.chat import ChatSession, stored_messages, token_claims
 from tests.support.webchat_app import WebchatApp, WebchatAppFactory
 
@@ -24,46 +32,6 @@ INVALID_SESSION = {
     "detail": "A valid web chat session is required: get one from POST /webchat/sessions and "
     "send it as 'Authorization: Bearer <token>'.",
 }
-
-
-# The company app's customer, and the tokens its server signs for them.
-APP_SECRET = "the-company-apps-shared-secret-of-48-bytes-long!!"
-CUSTOMER = "CUST-000482"
-VERIFIED = {"session_kind": "app", "verified_customer_ref": CUSTOMER, "verification": "app_token"}
-GUESSED_SECRET = "a-guessed-secret-that-is-long-enough-to-sign"
-
-
-def _app_token(*, key: str = APP_SECRET, algorithm: str = "HS256", **claims: Any) -> str:
-    """A token of the company app for CUSTOMER, with `claims` changed."""
-    now = int(time.time())
-    base = {"sub": CUSTOMER, "aud": "customer-assistant", "iat": now, "exp": now + 600}
-    return jwt.encode({**base, **claims}, key, algorithm=algorithm)
-
-
-def _refused_app_tokens() -> list[str]:
-    """Forged, expired, for another audience, unsigned, and not a token at all."""
-    now = int(time.time())
-    return [
-        _app_token(key=GUESSED_SECRET),
-        _app_token(iat=now - 900, exp=now - 120),
-        _app_token(aud="another-service"),
-        _app_token(key="", algorithm="none"),
-        "not.a.token",
-    ]
-
-
-def _app_visitor(app: WebchatApp, customer: str = CUSTOMER) -> str:
-    """The web chat visitor of the company app's customer `customer`."""
-    signer = SessionSigner.from_settings(app.settings)
-    return signer.app_customer(customer, until=int(time.time()) + 60).visitor_id
-
-
-async def _stored_rows(app: WebchatApp) -> tuple[int, int]:
-    """How many messages and channel identities the store holds."""
-    async with app.database.session() as session:
-        messages = await session.scalar(select(func.count()).select_from(Message))
-        identities = await session.scalar(select(func.count()).select_from(ChannelIdentity))
-    return int(messages or 0), int(identities or 0)
 
 
 async def _post(app: WebchatApp, session: ChatSession | None, body: Any) -> Any:
@@ -267,13 +235,13 @@ async def test_an_app_token_as_the_bearer_verifies_every_message(
 ) -> None:
     async with webchat_app(app_token_secret=APP_SECRET) as app, app.http() as http:
         body = {"text": "balance?"}
-        posted = await http.post("/webchat/messages", json=body, headers=_bearer(_app_token()))
+        posted = await http.post("/webchat/messages", json=body, headers=_bearer(app_token()))
         assert posted.status_code == 200, posted.text
         # Another token for the same customer (another device): the same conversation.
-        other_device = _bearer(_app_token(iat=int(time.time()) - 5))
+        other_device = _bearer(app_token(iat=int(time.time()) - 5))
         history = await http.get("/webchat/history", headers=other_device)
         assert [m["text"] for m in history.json()["messages"]][:1] == ["balance?"]
-    stored = await stored_messages(app.database, _app_visitor(app))
+    stored = await stored_messages(app.database, app_visitor(app))
     assert stored[0].payload == {"metadata": VERIFIED}
 
 
@@ -281,13 +249,13 @@ async def test_an_app_token_is_exchanged_for_a_session_that_ends_with_it(
     webchat_app: WebchatAppFactory,
 ) -> None:
     async with webchat_app(app_token_secret=APP_SECRET) as app, app.http() as http:
-        token = _app_token(exp=int(time.time()) + 300)
+        token = app_token(exp=int(time.time()) + 300)
         opened = await http.post("/webchat/sessions", json={"app_token": token})
         assert opened.status_code == 201, opened.text
         session = ChatSession(**opened.json())
         issued = token_claims(session.token)
         assert (issued["kind"], issued["ref"]) == ("app", CUSTOMER)
-        assert issued["sub"] == _app_visitor(app)
+        assert issued["sub"] == app_visitor(app)
         assert issued["exp"] <= jwt.decode(token, options={"verify_signature": False})["exp"]
         # Renewed, it still ends when the app's token does; by the token itself, too.
         for headers in (session.headers, _bearer(token)):
@@ -304,8 +272,8 @@ async def test_an_app_customer_is_not_the_embedding_apps_user_of_the_same_id(
 ) -> None:
     async with webchat_app(app_token_secret=APP_SECRET, webchat_embed_secret=EMBED_SECRET) as app:
         embedded = await app.session(user=CUSTOMER, bearer=EMBED_SECRET)
-        assert embedded.visitor_id != _app_visitor(app)
-        assert _app_visitor(app, "CUST-000483") != _app_visitor(app)
+        assert embedded.visitor_id != app_visitor(app)
+        assert app_visitor(app, "CUST-000483") != app_visitor(app)
 
 
 async def test_a_visitor_cannot_set_the_verification_metadata(
@@ -324,7 +292,7 @@ async def test_refused_app_tokens_get_401_and_nothing_is_stored(
     webchat_app: WebchatAppFactory,
 ) -> None:
     async with webchat_app(app_token_secret=APP_SECRET) as app, app.http() as http:
-        for token in _refused_app_tokens():
+        for token in refused_app_tokens():
             requests: list[tuple[str, str, dict[str, str] | None, dict[str, str]]] = [
                 ("POST", "/webchat/messages", {"text": "balance?"}, _bearer(token)),
                 ("GET", "/webchat/history", None, _bearer(token)),
@@ -340,9 +308,9 @@ async def test_refused_app_tokens_get_401_and_nothing_is_stored(
         for not_a_token in [42, "", "x" * 4097]:
             invalid = await http.post("/webchat/sessions", json={"app_token": not_a_token})
             assert (invalid.status_code, invalid.json()["code"]) == (400, "invalid_app_token")
-        both = await http.post("/webchat/sessions", json={"app_token": _app_token(), "user": "u"})
+        both = await http.post("/webchat/sessions", json={"app_token": app_token(), "user": "u"})
         assert both.status_code == 400
-    assert await _stored_rows(app) == (0, 0)
+    assert await stored_rows(app) == (0, 0)
 
 
 def _bearer(token: str) -> dict[str, str]:

@@ -14,58 +14,26 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-import jwt
 import pytest
 import websockets
-from sqlalchemy import func, select
 from websockets.asyncio.client import ClientConnection
 
 from adapters.webchat import socket as webchat_socket
 from adapters.webchat.sessions import SessionSigner
-from bot.core.models import ChannelIdentity, Message
+from tests.support.app_tokens import (
+    APP_SECRET,
+    CUSTOMER,
+    GUESSED_SECRET,
+    VERIFIED,
+    app_token,
+    app_visitor,
+    refused_app_tokens,
+    stored_rows,
+)
 from tests.support.chat import ChatClient, ChatSession, stored_messages, token_claims
 from tests.support.webchat_app import WebchatApp, WebchatAppFactory
 
 SAVED_NOTICE = "Your message is saved"
-
-# The company app's customer, and the tokens its server signs for them.
-APP_SECRET = "the-company-apps-shared-secret-of-48-bytes-long!!"
-CUSTOMER = "CUST-000482"
-VERIFIED = {"session_kind": "app", "verified_customer_ref": CUSTOMER, "verification": "app_token"}
-GUESSED_SECRET = "a-guessed-secret-that-is-long-enough-to-sign"
-
-
-def _app_token(*, key: str = APP_SECRET, algorithm: str = "HS256", **claims: Any) -> str:
-    """A token of the company app for CUSTOMER, with `claims` changed."""
-    now = int(time.time())
-    base = {"sub": CUSTOMER, "aud": "customer-assistant", "iat": now, "exp": now + 600}
-    return jwt.encode({**base, **claims}, key, algorithm=algorithm)
-
-
-def _refused_app_tokens() -> list[str]:
-    """Forged, expired, for another audience, unsigned, and not a token at all."""
-    now = int(time.time())
-    return [
-        _app_token(key=GUESSED_SECRET),
-        _app_token(iat=now - 900, exp=now - 120),
-        _app_token(aud="another-service"),
-        _app_token(key="", algorithm="none"),
-        "not.a.token",
-    ]
-
-
-def _app_visitor(app: WebchatApp, customer: str = CUSTOMER) -> str:
-    """The web chat visitor of the company app's customer `customer`."""
-    signer = SessionSigner.from_settings(app.settings)
-    return signer.app_customer(customer, until=int(time.time()) + 60).visitor_id
-
-
-async def _stored_rows(app: WebchatApp) -> tuple[int, int]:
-    """How many messages and channel identities the store holds."""
-    async with app.database.session() as session:
-        messages = await session.scalar(select(func.count()).select_from(Message))
-        identities = await session.scalar(select(func.count()).select_from(ChannelIdentity))
-    return int(messages or 0), int(identities or 0)
 
 
 async def _refusal(app: WebchatApp, first_frame: str | None, *, query: str = "") -> str:
@@ -227,16 +195,16 @@ async def test_an_app_token_in_the_first_frame_verifies_the_socket(
     webchat_app: WebchatAppFactory,
 ) -> None:
     async with webchat_app(app_token_secret=APP_SECRET) as app:
-        socket = await _app_socket(app, _app_token())
+        socket = await _app_socket(app, app_token())
         await _say(socket, "my transactions please")
         await socket.close()
         # The session the app exchanged its token for: the same customer, the same visitor.
         async with app.http() as http:
-            opened = await http.post("/webchat/sessions", json={"app_token": _app_token()})
+            opened = await http.post("/webchat/sessions", json={"app_token": app_token()})
         async with ChatClient(app.ws_url, ChatSession(**opened.json())) as chat:
             assert chat.history[0]["text"] == "my transactions please"
             await chat.say("and my balance")
-    stored = await stored_messages(app.database, _app_visitor(app))
+    stored = await stored_messages(app.database, app_visitor(app))
     inbound = [m for m in stored if m.text in {"my transactions please", "and my balance"}]
     assert [m.payload for m in inbound] == [{"metadata": VERIFIED}] * 2
 
@@ -245,13 +213,13 @@ async def test_refused_app_tokens_close_the_socket_and_nothing_is_stored(
     webchat_app: WebchatAppFactory,
 ) -> None:
     async with webchat_app(app_token_secret=APP_SECRET) as app:
-        for token in [*_refused_app_tokens(), 42]:
+        for token in [*refused_app_tokens(), 42]:
             frame = json.dumps({"type": "auth", "app_token": token})
             assert await _refusal(app, frame) == "1008 invalid_app_token"
         # Both kinds of credential at once is neither.
-        both = json.dumps({"type": "auth", "app_token": _app_token(), "token": "x.y"})
+        both = json.dumps({"type": "auth", "app_token": app_token(), "token": "x.y"})
         assert await _refusal(app, both) == "1008 invalid_session"
-    assert await _stored_rows(app) == (0, 0)
+    assert await stored_rows(app) == (0, 0)
 
 
 async def test_a_visitor_cannot_set_the_verification_metadata(
@@ -268,7 +236,7 @@ async def test_the_socket_closes_when_the_app_token_expires(
     webchat_app: WebchatAppFactory,
 ) -> None:
     async with webchat_app(app_token_secret=APP_SECRET, app_token_leeway_seconds=0) as app:
-        token = _app_token(exp=int(time.time()) + 3)
+        token = app_token(exp=int(time.time()) + 3)
         socket = await _app_socket(app, token)
         async with app.http() as http:
             opened = await http.post("/webchat/sessions", json={"app_token": token})
@@ -282,16 +250,16 @@ async def test_the_socket_closes_when_the_app_token_expires(
             await asyncio.wait_for(socket.recv(), 10)
     assert closed.value.rcvd is not None
     assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1008, "session_expired")
-    assert await _stored_rows(app) == (0, 0)
+    assert await stored_rows(app) == (0, 0)
 
 
 async def test_no_app_token_is_logged(webchat_app: WebchatAppFactory) -> None:
-    good = _app_token()
-    forged, unsigned = _app_token(key=GUESSED_SECRET), _app_token(key="", algorithm="none")
+    good = app_token()
+    forged, unsigned = app_token(key=GUESSED_SECRET), app_token(key="", algorithm="none")
     async with webchat_app(app_token_secret=APP_SECRET) as app:
         with _all_logs() as logs:
             async with app.http() as http:
-                for token in (good, forged, unsigned, _app_token(aud="x")):
+                for token in (good, forged, unsigned, app_token(aud="x")):
                     headers = {"Authorization": f"Bearer {token}"}
                     await http.post("/webchat/messages", json={"text": "hi"}, headers=headers)
                     await http.post("/webchat/sessions", json={"app_token": token})
