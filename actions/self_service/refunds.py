@@ -8,8 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from bot.business.refund_policy import RefundDecision, RefundPolicy
-from rasa_sdk import FormValidationAction, Tracker
+from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
@@ -21,6 +20,7 @@ from actions.self_service.registry import SensitiveAction, Verified
 from actions.services import action_session, business_systems, conversation_state
 from bot.business.protocol import owned_by
 from bot.business.records import Order, OrderStatus, RefundRequest
+from bot.business.refund_policy import RefundDecision, RefundPolicy
 from bot.core.models import Attachment, Message, Priority, utcnow
 from bot.core.settings import get_settings
 from bot.core.store import audit, complaints
@@ -33,6 +33,7 @@ NO_EVIDENCE = "none"
 CANCELLED = "cancelled"
 MIN_REASON_WORDS = 2
 EVIDENCE_WINDOW = timedelta(minutes=30)
+OFFERED_ORDERS = 3
 
 
 class ActionRequestRefund(SensitiveAction):
@@ -62,6 +63,29 @@ async def _customer_order(tracker: Tracker, text: str) -> tuple[str | None, Orde
         state = await conversation_state(tracker, session)
     order = await (await business_systems()).order(ref)
     return ref, order if owned_by(state.verified_customer_ref or "", order) else None
+
+
+class ActionAskRefundOrder(Action):
+    """Asks which order, offering the customer's recent orders that can be refunded."""
+
+    def name(self) -> str:
+        return "action_ask_refund_order"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        async with action_session() as session:
+            state = await conversation_state(tracker, session)
+        orders: list[Order] = []
+        if state.verified_customer_ref is not None:
+            recent = await (await business_systems()).orders(state.verified_customer_ref, limit=10)
+            orders = [o for o in recent if o.status in REFUNDABLE][:OFFERED_ORDERS]
+        buttons = [
+            {"title": f"{o.ref}, {o.total.formatted()}, {o.placed_at:%d %b}", "payload": o.ref}
+            for o in orders
+        ]
+        dispatcher.utter_message(response="utter_ask_refund_order", buttons=buttons)
+        return []
 
 
 class ValidateRefundForm(FormValidationAction):

@@ -76,6 +76,25 @@ def code_in(text: str) -> str | None:
     return found[0] if found else None
 
 
+EMAIL_IN_TEXT = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+PHONE_IN_TEXT = re.compile(r"\+?\d[\d ().-]{7,}\d")
+
+
+def contact_in(text: str) -> str | None:
+    """The email address or phone number in what a customer wrote or said ("my email is
+    a@b.com", "07700 900123", "oh seven seven oh oh..."), None if there is neither."""
+    email = EMAIL_IN_TEXT.search(text)
+    if email:
+        return email.group(0).rstrip(".")
+    words = re.findall(r"[a-z]+|[^a-z\s]+", text.lower())
+    spoken = " ".join(_SPOKEN_DIGITS.get(w, w) for w in words)
+    phone = PHONE_IN_TEXT.search(spoken)
+    if phone is None:
+        return None
+    digits = re.sub(r"[^\d+]", "", phone.group(0))
+    return digits if len(digits.lstrip("+")) >= 9 else None
+
+
 class OneTimeCodes:
     """Issues and checks codes for conversations."""
 

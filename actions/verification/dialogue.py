@@ -21,7 +21,14 @@ from actions.services import (
     conversation_state,
     rate_limits,
 )
-from actions.verification.codes import CODE_DIGITS, CheckResult, OneTimeCodes, code_in, verify
+from actions.verification.codes import (
+    CODE_DIGITS,
+    CheckResult,
+    OneTimeCodes,
+    code_in,
+    contact_in,
+    verify,
+)
 from bot.business.records import CustomerRecord
 from bot.core.models import Channel
 from bot.core.rate_limits import RateLimited
@@ -36,7 +43,27 @@ SENT = "verification_sent"
 # Wrong codes typed where no code was sent (unknown details): limited like real ones.
 MISSES = "verification_misses"
 FAILED = "failed"  # the code slot's value when verification ends without success
-NEW_CODE_WORDS = ("new code", "another code", "resend", "send again", "send it again")
+CANCELLED = "cancelled"  # ... and when the customer gives up on it
+GIVING_UP_INTENTS = frozenset({"deny", "goodbye"})
+# A customer waiting for a code that did not come, or giving up on it.
+NEW_CODE_WORDS = (
+    "new code",
+    "another code",
+    "resend",
+    "send again",
+    "send it again",
+    "didn't get",
+    "didnt get",
+    "not received",
+    "haven't received",
+    "havent received",
+    "never got",
+    "never came",
+    "didn't arrive",
+    "didnt arrive",
+    "no code",
+)
+CANCEL_WORDS = ("cancel", "never mind", "nevermind", "forget it", "don't bother")
 
 
 @dataclass(frozen=True)
@@ -145,10 +172,11 @@ class ValidateVerificationForm(FormValidationAction):
     async def validate_verification_contact(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        text = str(value or "").strip()
-        digits = sum(ch.isdigit() for ch in text)
-        if ("@" in text and "." in text.split("@")[-1]) or digits >= 9:
-            return {"verification_contact": text}
+        if _gives_up(tracker, str(value or "")):
+            return {"verification_contact": "-", "verification_code": CANCELLED}
+        contact = contact_in(str(value or ""))
+        if contact is not None:
+            return {"verification_contact": contact}
         dispatcher.utter_message(response="utter_verification_contact_invalid")
         return {"verification_contact": None}
 
@@ -158,6 +186,8 @@ class ValidateVerificationForm(FormValidationAction):
         text = str(value or "")
         if any(words in text.lower() for words in NEW_CODE_WORDS):
             return {"verification_code": None, SENT: None}
+        if _gives_up(tracker, text):
+            return {"verification_code": CANCELLED}
         code = code_in(text)
         if code is None:
             dispatcher.utter_message(response="utter_verification_code_invalid")
@@ -198,6 +228,14 @@ async def _accepted(
         dispatcher.utter_message(response="utter_verification_other_record")
         return {"verification_code": FAILED}
     return {"verification_code": "ok", "verification_level": "code", MISSES: None}
+
+
+def _gives_up(tracker: Tracker, text: str) -> bool:
+    # "no", "cancel", "forget it": the customer does not want to verify after all.
+    intent = (tracker.latest_message.get("intent") or {}).get("name")
+    if code_in(text) is not None or contact_in(text) is not None:
+        return False
+    return intent in GIVING_UP_INTENTS or any(w in text.lower() for w in CANCEL_WORDS)
 
 
 class ActionAskVerificationCode(Action):
@@ -276,9 +314,13 @@ class ActionVerificationDone(Action):
         async with action_session() as session:
             state = await conversation_state(tracker, session)
         if state.verified_customer_ref is None:
-            if tracker.get_slot("verification_code") != FAILED:
-                dispatcher.utter_message(response="utter_verification_failed")
-            dispatcher.utter_message(response="utter_offer_human")
+            outcome = tracker.get_slot("verification_code")
+            if outcome == CANCELLED:
+                dispatcher.utter_message(response="utter_anything_else")
+            else:
+                if outcome != FAILED:
+                    dispatcher.utter_message(response="utter_verification_failed")
+                dispatcher.utter_message(response="utter_offer_human")
             return [*events, SlotSet("pending_request", None)]
         dispatcher.utter_message(response="utter_verification_ok")
         return events + await resume(dispatcher, tracker, state)

@@ -9,7 +9,13 @@ import pytest
 from limits.aio.storage import MemoryStorage
 from sqlalchemy import select
 
-from actions.verification.codes import CheckResult, OneTimeCodes, code_in, generate_code
+from actions.verification.codes import (
+    CheckResult,
+    OneTimeCodes,
+    code_in,
+    contact_in,
+    generate_code,
+)
 from bot.core.db import Database
 from bot.core.models import AuditEvent, Channel, VerificationChallenge, utcnow
 from bot.core.rate_limits import RateLimited, RateLimits
@@ -128,3 +134,19 @@ async def test_sending_is_limited_per_record_and_per_destination(
     # Another record, same phone: the phone is flooded already.
     with pytest.raises(RateLimited):
         await _issue(codes, database, conversation.id, "C-99999")
+
+
+@pytest.mark.parametrize(
+    ("text", "contact"),
+    [
+        ("my email is Alice.Morgan@example.com.", "Alice.Morgan@example.com"),
+        ("07700 900001", "07700900001"),
+        ("my number is +44 7700 900001 thanks", "+447700900001"),
+        ("oh seven seven oh oh nine oh oh oh oh one", "07700900001"),
+        ("I don't know", None),
+        ("ORD-100001", None),
+        ("12345", None),
+    ],
+)
+def test_the_contact_details_in_what_customers_write(text: str, contact: str | None) -> None:
+    assert contact_in(text) == contact
