@@ -36,5 +36,5 @@ def test_a_link_expires(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     settings = Settings(var_dir=tmp_path)
     token = receipt_token(settings, payment_ref="PAY-100001", customer_ref="C-10001")
     later = time.time() + receipt_links.LINK_SECONDS + 1
-    monkeypatch.setattr(receipt_links.time, "time", lambda: later)
+    monkeypatch.setattr(time, "time", lambda: later)
     assert read_receipt_token(settings, token) is None
