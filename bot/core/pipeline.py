@@ -413,7 +413,23 @@ async def _store_reply(session: AsyncSession, reply_to: Message, reply: BotReply
     stored = await outbound.record_outbound(
         session=session, reply_to=reply_to, text=reply.text, payload=reply.to_payload()
     )
+    file = _file_of(reply)
+    if file is not None:
+        inbound_store.add_attachments(session=session, message_id=stored.id, refs=[file])
     return StoredReply(stored.id, reply)
+
+
+def _file_of(reply: BotReply) -> inbound_store.AttachmentRef | None:
+    # A reply may carry a file the actions kept in the document store (a receipt's PDF);
+    # channels that send files (email) attach it to the reply's message.
+    file = (reply.custom or {}).get("file")
+    if not isinstance(file, dict):
+        return None
+    ref, kind, size = file.get("storage_ref"), file.get("content_type"), file.get("size_bytes")
+    if not (isinstance(ref, str) and isinstance(kind, str) and isinstance(size, int)):
+        return None
+    name = file.get("filename")
+    return inbound_store.AttachmentRef(kind, size, ref, name if isinstance(name, str) else None)
 
 
 async def _vouched_verification(

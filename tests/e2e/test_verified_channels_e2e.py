@@ -89,9 +89,25 @@ async def test_a_code_by_email_answered_by_email(stack: Stack) -> None:
         in_reply_to=answer.message["Message-ID"],
     )
     stack.imap.append(reply.as_bytes())
-    verified = text_of(await answer_to(stack.smtp, customer.email, 3))
+    verified_mail = await answer_to(stack.smtp, customer.email, 3)
+    verified = text_of(verified_mail)
     assert "Thanks, you're verified." in verified
     assert f"Order {order.ref}" in verified
+
+    # Verified for the conversation: a receipt comes at once, as a PDF attachment.
+    ask = customer_mail(
+        customer.email,
+        "Re: My order",
+        "Could you send me the receipt for my last payment please?",
+        in_reply_to=verified_mail.message["Message-ID"],
+    )
+    stack.imap.append(ask.as_bytes())
+    receipt = await answer_to(stack.smtp, customer.email, 4)
+    assert "is attached (PDF)" in text_of(receipt)
+    (pdf,) = [part for part in receipt.message.iter_attachments()]
+    assert pdf.get_content_type() == "application/pdf"
+    assert (pdf.get_filename() or "").startswith("receipt-PAY-")
+    assert pdf.get_content().startswith(b"%PDF")
 
 
 def _app_token(
