@@ -18,7 +18,7 @@ from actions.handoff import escalate, tell_customer
 from actions.self_service.references import ORDER_REF, order_ref_in
 from actions.self_service.registry import SensitiveAction, Verified
 from actions.services import action_session, business_systems, conversation_state
-from bot.business.protocol import owned_by
+from bot.business.protocol import BusinessSystemsError, BusinessSystemsUnavailable, owned_by
 from bot.business.records import Order, OrderStatus, RefundRequest
 from bot.business.refund_policy import RefundDecision, RefundPolicy
 from bot.core.models import Attachment, Message, Priority, utcnow
@@ -161,44 +161,68 @@ class ActionSubmitRefund(SensitiveAction):
         reset = [SlotSet(slot, None) for slot in FORM_SLOTS]
         if tracker.get_slot("refund_order") == CANCELLED:
             return reset
-        order_ref = str(tracker.get_slot("refund_order") or "")
-        order = await verified.backend.order(order_ref)
-        if not owned_by(verified.customer_ref, order) or order is None:
+        order = await verified.backend.order(str(tracker.get_slot("refund_order") or ""))
+        if order is None or not owned_by(verified.customer_ref, order):
             return reset
         reason = str(tracker.get_slot("refund_reason") or "")
         evidence = _evidence(tracker)
-        now = utcnow()
-        recent = [
-            r
-            for r in await verified.backend.refunds(verified.customer_ref)
-            if r.requested_at >= now - timedelta(days=90)
-        ]
-        decision = RefundPolicy.from_settings(get_settings()).decide(
-            order=order, amount=order.total, reason=reason, recent_refunds=recent, now=now
-        )
-        refund = await verified.backend.request_refund(
-            RefundRequest(
-                customer_ref=verified.customer_ref,
-                order_ref=order.ref,
-                amount=order.total,
-                reason=reason,
-                approved=decision.approved,
-                decided_by=f"policy:{decision.rule}",
-                evidence=tuple(evidence),
-                idempotency_key=f"{tracker.sender_id}:{order.ref}",
-            )
-        )
-        await _audit(verified, order, decision, refund.ref, evidence)
-        if decision.approved:
+        decision = await _decide(verified, order, reason)
+        refund_ref = await _record(verified, tracker, order, reason, decision, evidence)
+        await _audit(verified, order, decision, refund_ref, evidence)
+        if decision.approved and refund_ref is not None:
             dispatcher.utter_message(
                 response="utter_refund_approved",
                 amount=order.total.formatted(),
                 order_id=order.ref,
-                refund_ref=refund.ref,
+                refund_ref=refund_ref,
             )
-            return reset
-        await _refer(dispatcher, tracker, verified, order, reason, decision, refund.ref)
+        else:
+            await _refer(dispatcher, tracker, verified, order, reason, decision, refund_ref)
         return reset
+
+
+async def _decide(verified: Verified, order: Order, reason: str) -> RefundDecision:
+    now = utcnow()
+    recent = [
+        r
+        for r in await verified.backend.refunds(verified.customer_ref)
+        if r.requested_at >= now - timedelta(days=90)
+    ]
+    policy = RefundPolicy.from_settings(get_settings())
+    return policy.decide(
+        order=order, amount=order.total, reason=reason, recent_refunds=recent, now=now
+    )
+
+
+async def _record(
+    verified: Verified,
+    tracker: Tracker,
+    order: Order,
+    reason: str,
+    decision: RefundDecision,
+    evidence: list[str],
+) -> str | None:
+    """The refund recorded with the business systems (approved, or waiting for a person);
+    None when they will not record one (already refunded, say): a person sees why."""
+    request = RefundRequest(
+        customer_ref=verified.customer_ref,
+        order_ref=order.ref,
+        amount=order.total,
+        reason=reason,
+        approved=decision.approved,
+        decided_by=f"policy:{decision.rule}",
+        evidence=tuple(evidence),
+        idempotency_key=f"{tracker.sender_id}:{order.ref}",
+    )
+    try:
+        return (await verified.backend.request_refund(request)).ref
+    except BusinessSystemsUnavailable:
+        raise
+    except BusinessSystemsError as error:
+        if decision.approved:
+            raise
+        log.info("refund_not_recorded", order_ref=order.ref, rule=decision.rule, error=str(error))
+        return None
 
 
 def _evidence(tracker: Tracker) -> list[str]:
@@ -207,15 +231,19 @@ def _evidence(tracker: Tracker) -> list[str]:
 
 
 async def _audit(
-    verified: Verified, order: Order, decision: RefundDecision, refund_ref: str, evidence: list[str]
+    verified: Verified,
+    order: Order,
+    decision: RefundDecision,
+    refund_ref: str | None,
+    evidence: list[str],
 ) -> None:
     async with action_session() as session:
         audit.record(
             session=session,
             actor="assistant:refund_policy",
             action="refund.approved" if decision.approved else "refund.referred",
-            entity_type="refund",
-            entity_id=refund_ref,
+            entity_type="refund" if refund_ref else "order",
+            entity_id=refund_ref or order.ref,
             details={
                 "customer_ref": verified.customer_ref,
                 "order_ref": order.ref,
@@ -236,10 +264,11 @@ async def _refer(
     order: Order,
     reason: str,
     decision: RefundDecision,
-    refund_ref: str,
+    refund_ref: str | None,
 ) -> None:
+    request = f"Refund request {refund_ref}" if refund_ref else "Refund request"
     description = (
-        f"Refund request {refund_ref} for {order.ref} ({order.total.formatted()}): {reason}\n"
+        f"{request} for {order.ref} ({order.total.formatted()}): {reason}\n"
         f"Policy: {decision.explanation} (rule {decision.rule})."
     )
     async with action_session() as session:

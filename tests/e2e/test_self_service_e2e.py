@@ -112,6 +112,12 @@ async def test_sms_balance_after_a_code_then_a_refund_with_a_photo_approved(
         )
     assert decided is not None and decided.details["rule"] == "within_policy"
 
+    # Asking again for the same order goes to a person (already refunded), not an error.
+    await phone.text("I want a refund for order ORD-100001")
+    await phone.text("it is still broken and I want my money")
+    (again, *_) = await phone.text("no")
+    assert again.startswith("I've passed your refund request to our team"), again
+
 
 async def test_another_customers_order_reads_like_one_that_does_not_exist(
     stack: Stack, db: Database, http: httpx.AsyncClient
