@@ -81,6 +81,7 @@ class Components:
             "database": core.database,
             "pipeline": core.pipeline,
             "rate_limits": core.rate_limits,
+            "attachments": core.attachments,
             "desk": handoff.desk,
             "console": handoff.console,
             "queues": handoff.queues,

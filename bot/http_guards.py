@@ -5,8 +5,8 @@ headers (on the app's own pages a Content-Security-Policy with a nonce per respo
 Plain ASGI middlewares, so a body over the limit is refused before any route reads it and
 a streamed one is cut off at the limit instead of being read into memory. (FastAPI's own
 `max_body_size` is not used: it answers outside the app's error handling, in plain text.)
-No route needs more than the one limit; routes that need less read their body with
-`adapters.request_body.read_body`."""
+One limit for every route but the few named with a larger one of their own (web chat's file
+uploads); routes that need less read their body with `adapters.request_body.read_body`."""
 
 from __future__ import annotations
 
@@ -41,13 +41,19 @@ OTHER_HTML_POLICY = "frame-ancestors 'self'; base-uri 'none'; object-src 'none'"
 
 
 def install_http_guards(
-    app: FastAPI, settings: Settings, pages: Mapping[str, Collection[str]]
+    app: FastAPI,
+    settings: Settings,
+    pages: Mapping[str, Collection[str]],
+    body_limits: Mapping[str, int] | None = None,
 ) -> None:
     """Add the guards to `app`. `pages` maps the path of each of the app's HTML pages to
-    the other origins allowed to show it in a frame (besides the app itself)."""
+    the other origins allowed to show it in a frame (besides the app itself); `body_limits`
+    maps the exact path of a route that takes more than MAX_REQUEST_BYTES to its own limit."""
     # Each middleware added wraps those added before it: the headers go on every answer,
     # the refusals of the guards inside included.
-    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_request_bytes, per_path=body_limits or {}
+    )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.allowed_origins,
@@ -64,20 +70,26 @@ def install_http_guards(
 
 
 class BodyLimit:
-    """413 `request_too_large` for a body over `max_bytes`: at once when Content-Length
-    says so, else as soon as the bytes received pass it (chunked bodies)."""
+    """413 `request_too_large` for a body over `max_bytes` (or, on a path of `per_path`,
+    over that path's own limit): at once when Content-Length says so, else as soon as the
+    bytes received pass it (chunked bodies)."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, per_path: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Exact paths only: a prefix would open every route below it to the larger limit.
+        self.per_path = dict(per_path or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.per_path.get(scope["path"], self.max_bytes)
         declared = declared_length(Headers(scope=scope))
-        if declared is not None and declared > self.max_bytes:
-            await self._refuse(scope, receive, send)
+        if declared is not None and declared > limit:
+            await self._refuse(scope, receive, send, limit)
             return
         received = 0
         started = False
@@ -87,9 +99,9 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     # Raised where the route reads the body; the error handler answers it.
-                    raise RequestTooLarge(self.max_bytes)
+                    raise RequestTooLarge(limit)
             return message
 
         async def watched_send(message: Message) -> None:
@@ -103,10 +115,10 @@ class BodyLimit:
             # Read outside a route's error handling (or not handled): answered here.
             if started:
                 raise
-            await self._refuse(scope, receive, send)
+            await self._refuse(scope, receive, send, limit)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        detail = str(RequestTooLarge(self.max_bytes).detail)
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        detail = str(RequestTooLarge(limit).detail)
         # The connection stays open: the server drops the rest of the body without keeping
         # it, and the client reliably gets this answer (closing now would reset the
         # connection under a client still sending, and lose the answer).
@@ -230,7 +242,8 @@ class _PageWithNonce:
 
 def page_policy(nonce: str, framers: Collection[str], host: str) -> str:
     """The Content-Security-Policy of one of the app's pages: its own nonced script and
-    style, pictures from anywhere secure, connections (the chat's WebSocket) to the app
+    style, pictures from anywhere secure (and the page's own `blob:` URLs: the chat's
+    thumbnails of the files a visitor sends), connections (the chat's WebSocket) to the app
     only, framed only by the app and `framers`."""
     sockets = f" ws://{host} wss://{host}" if _HOST.fullmatch(host) else ""
     return "; ".join(
@@ -238,7 +251,7 @@ def page_policy(nonce: str, framers: Collection[str], host: str) -> str:
             "default-src 'none'",
             f"script-src 'nonce-{nonce}'",
             f"style-src 'nonce-{nonce}'",
-            "img-src 'self' https: data:",
+            "img-src 'self' https: data: blob:",
             f"connect-src 'self'{sockets}",
             "form-action 'self'",
             "base-uri 'none'",

@@ -21,6 +21,8 @@ from bot.core.settings import Settings
 from bot.core.store import verification as store
 
 CODE_DIGITS = 6
+# What a RateLimited says when the record is locked after too many wrong codes.
+LOCKED_WHAT = "wrong codes"
 _SPOKEN_DIGITS = {
     "zero": "0",
     "oh": "0",
@@ -125,7 +127,7 @@ class OneTimeCodes:
     ) -> str:
         """A new code for the record, counted against its and the destination's sending
         limits (RateLimited when full, or when the record is locked)."""
-        await self._limits.check(self._lock, customer_ref, what="wrong codes")
+        await self._limits.check(self._lock, customer_ref, what=LOCKED_WHAT)
         await self._limits.check(self._send_rule, "record", customer_ref, what="codes")
         await self._limits.hit(self._send_rule, "to", _hashed(destination), what="codes")
         await self._limits.count(self._send_rule, "record", customer_ref)

@@ -23,6 +23,7 @@ from actions.services import (
 )
 from actions.verification.codes import (
     CODE_DIGITS,
+    LOCKED_WHAT,
     CheckResult,
     OneTimeCodes,
     code_in,
@@ -134,7 +135,10 @@ async def send_code(state: ConversationState, destination: Destination) -> str |
                 destination=destination.address,
                 sent_via=destination.via,
             )
-    except RateLimited:
+    except RateLimited as limited:
+        # The record locked after wrong codes reads differently from a sending limit.
+        if limited.what == LOCKED_WHAT:
+            return "utter_verification_locked_now"
         return "utter_verification_too_many_codes"
     text = f"Your verification code is {code}. It expires in 5 minutes. Never share it."
     try:
