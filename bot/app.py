@@ -15,6 +15,7 @@ from adapters.sms import routes as sms_routes
 from adapters.voice import routes as voice_routes
 from adapters.webchat import routes as webchat_routes
 from adapters.webchat.app_tokens import AppTokenVerifier
+from adapters.webchat.files import UPLOAD_PATH, upload_body_limit
 from bot import receipt_routes
 from bot.components import Components
 from bot.core.errors import install_error_handlers
@@ -48,7 +49,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webchat_routes.router.prefix: settings.frame_ancestors,
         console_routes.router.prefix: [],
     }
-    install_http_guards(app, settings, pages=pages)
+    # Web chat's uploads carry files: a larger body limit on that one path.
+    body_limits = {UPLOAD_PATH: upload_body_limit(settings)}
+    install_http_guards(app, settings, pages=pages, body_limits=body_limits)
     app.add_api_route("/", _root, include_in_schema=False)
     app.add_api_route("/health", _health)
     app.add_api_route("/health/ready", _health)

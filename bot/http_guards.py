@@ -51,9 +51,7 @@ def install_http_guards(
     maps the exact path of a route that takes more than MAX_REQUEST_BYTES to its own limit."""
     # Each middleware added wraps those added before it: the headers go on every answer,
     # the refusals of the guards inside included.
-    app.add_middleware(
-        BodyLimit, max_bytes=settings.max_request_bytes, per_path=body_limits or {}
-    )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes, per_path=body_limits or {})
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.allowed_origins,

@@ -256,9 +256,10 @@ class ActionAskVerificationCode(Action):
             return []
         async with action_session() as session:
             state = await conversation_state(tracker, session)
-        contact = tracker.get_slot("verification_contact")
+        # The slot may still hold the customer's words ("my email is ..."): read them again.
+        contact = contact_in(str(tracker.get_slot("verification_contact") or ""))
         if contact:
-            record, preferred = await record_of_contact(str(contact))
+            record, preferred = await record_of_contact(contact)
         else:
             record, preferred = await record_of_channel(state), _channel_kind(state.ref.channel)
         destination = destination_for(record, preferred) if record else None

@@ -118,7 +118,12 @@ def render_history(messages: Sequence[Message]) -> list[dict[str, Any]]:
             "direction": message.direction.value,
             "channel": message.channel.value,
             "at": message.created_at.isoformat(),
-            **(render_outbound([reply])[0] if reply else {"text": shown or message.text}),
+            # A file sent without a caption shows none ("" shown; Rasa read "[photo]").
+            **(render_outbound([reply])[0] if reply else {"text": _or(shown, message.text)}),
         }
         items.append(item)
     return items
+
+
+def _or(shown: Any, text: str) -> str:
+    return shown if isinstance(shown, str) else text

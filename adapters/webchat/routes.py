@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from adapters.request_body import read_body
-from adapters.webchat import socket
+from adapters.webchat import socket, uploads
 from adapters.webchat.access import (
     BearerDep,
     CurrentSession,
@@ -36,6 +36,7 @@ from adapters.webchat.access import (
     unauthorized,
 )
 from adapters.webchat.app_tokens import MAX_APP_TOKEN_CHARS, AppTokenRejected
+from adapters.webchat.files import MAX_FILES, attachments_of, with_files
 from adapters.webchat.frames import (
     FRAME_OVERHEAD_BYTES,
     MessageFrame,
@@ -58,6 +59,7 @@ MAX_APP_USER_CHARS = 256
 
 router = APIRouter(prefix="/webchat", tags=["webchat"])
 router.include_router(socket.router)
+router.include_router(uploads.router)
 
 
 class SessionRequest(BaseModel):
@@ -90,7 +92,14 @@ class _Asked:
 async def chat_page(settings: SettingsDep) -> HTMLResponse:
     """The web chat page."""
     page = PAGE.read_text(encoding="utf-8")
-    return HTMLResponse(page.replace("__MAX_BYTES__", str(settings.max_message_bytes)))
+    limits = {
+        "__MAX_BYTES__": settings.max_message_bytes,
+        "__MAX_FILE_BYTES__": settings.attachment_max_bytes,
+        "__MAX_FILES__": MAX_FILES,
+    }
+    for placeholder, value in limits.items():
+        page = page.replace(placeholder, str(value))
+    return HTMLResponse(page)
 
 
 @router.post(
@@ -201,4 +210,5 @@ async def history(database: DatabaseDep, session: CurrentSession) -> dict[str, A
         messages = await history_store.recent_messages(
             session=db_session, channel=Channel.WEBCHAT, address=session.visitor_id
         )
-    return {"messages": render_history(messages)}
+        files = await attachments_of(db_session, [m.id for m in messages])
+    return {"messages": with_files(render_history(messages), files)}

@@ -31,6 +31,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from adapters.webchat.access import app_session, client_address, limit_message, parse_json
 from adapters.webchat.app_tokens import MAX_APP_TOKEN_CHARS, AppTokenRejected
+from adapters.webchat.files import attachments_of, with_files
 from adapters.webchat.frames import (
     FRAME_OVERHEAD_BYTES,
     parse_inbound,
@@ -133,7 +134,10 @@ async def _send_history_and_pending(
         pending = await outbound.undelivered_outbound(
             session=session, channel=Channel.WEBCHAT, address=visitor_id
         )
-    await websocket.send_json({"type": "history", "messages": render_history(messages)})
+        files = await attachments_of(session, [m.id for m in messages])
+    await websocket.send_json(
+        {"type": "history", "messages": with_files(render_history(messages), files)}
+    )
     if pending:
         # Replies that were stored while no tab was open (e.g. answered after an outage).
         replies = [outbound.stored_reply(m) for m in pending]

@@ -6,7 +6,11 @@ taken or a colleague without room; 422 for a bad transfer or an id out of range.
 The customer panel and the actions on the customer's records (refunds, receipts,
 complaints) answer besides: 403 `over_refund_limit` above the agent's role limit, 404
 `not_found` for a record that is not this customer's, 409 `not_verified` /
-`refund_not_waiting`, 503 `business_systems_unavailable`."""
+`refund_not_waiting`, 503 `business_systems_unavailable`.
+
+A file of a transcript (`/agent/attachments/{id}`) answers 404 `not_found` alike for one
+that does not exist and one the agent may not see, and 503 `file_store_unavailable` when
+the document store does not give its bytes."""
 
 from __future__ import annotations
 
@@ -21,13 +25,15 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
-from bot.core.deps import SettingsDep, from_app_state
+from bot.core.attachments import AttachmentStore
+from bot.core.deps import DatabaseDep, SettingsDep, from_app_state
 from bot.core.errors import error_response
 from bot.core.ids import DbId
 from handoff.console import schemas
 from handoff.console.customer_actions import ActionRefused, CustomerActions
 from handoff.console.customer_view import refund_view
 from handoff.console.deps import CurrentAgent, CurrentSession, StreamAgent
+from handoff.console.files import FileStoreDown, FileUnavailable, file_response, open_file
 from handoff.console.signin import TICKET_LIFETIME, SignIn, StreamGrant, WrongCredentials
 from handoff.console.views import agent_view, complaint_view, handoff_view
 from handoff.deps import ConsoleDep, DeskDep, SignInDep, WatcherDep
@@ -41,6 +47,7 @@ RECHECK_SECONDS = 15.0
 CONSOLE_PAGE = Path(__file__).resolve().parent / "page" / "index.html"
 
 CustomerActionsDep = Annotated[CustomerActions, from_app_state("customer_actions")]
+AttachmentsDep = Annotated[AttachmentStore, from_app_state("attachments")]
 # A reference in the business systems (refund, payment) or a complaint's case ID.
 RecordRef = Annotated[str, PathParam(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 Result = TypeVar("Result")
@@ -145,6 +152,37 @@ async def conversation(
     with refusals():
         handoff = await desk.visible(handoff_id, agent)
     return await console.conversation(agent, handoff)
+
+
+@router.get(
+    "/attachments/{attachment_id}",
+    response_class=Response,
+    responses={
+        200: {"description": "The file's bytes, with its type", "content": {"*/*": {}}},
+        404: {"description": "No such file, or not in a conversation you may see"},
+        503: {"description": "The document store is not answering"},
+    },
+)
+async def attachment(
+    attachment_id: DbId,
+    agent: CurrentAgent,
+    desk: DeskDep,
+    database: DatabaseDep,
+    store: AttachmentsDep,
+) -> Response:
+    """A file the customer sent (a photo, a PDF), for an agent who may see a transcript it
+    is in (their conversation, or one waiting in their queues); audited as a view."""
+    try:
+        served = await open_file(
+            database=database, desk=desk, store=store, agent=agent, attachment_id=attachment_id
+        )
+    except FileUnavailable as missing:
+        return error_response(404, "not_found", missing.detail)
+    except FileStoreDown:
+        return error_response(
+            503, "file_store_unavailable", "The file store is not answering; try again soon."
+        )
+    return file_response(served)
 
 
 @router.post("/conversations/{handoff_id}/take", response_model=schemas.HandoffView)

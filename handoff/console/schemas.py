@@ -76,6 +76,17 @@ class HandoffView(BaseModel):
     sentiment_score: float | None
 
 
+class AttachmentView(BaseModel):
+    """A file that came with a message (never where it is kept): `url` serves its bytes to
+    an agent who may see the conversation, with their bearer token."""
+
+    id: int
+    content_type: str
+    filename: str | None
+    size_bytes: int
+    url: str
+
+
 class MessageView(BaseModel):
     id: int
     at: str
@@ -88,6 +99,7 @@ class MessageView(BaseModel):
     confidence: float | None
     entities: list[dict[str, Any]]
     sentiment: Any
+    attachments: list[AttachmentView] = Field(default_factory=list)
 
 
 class InboxItem(HandoffView):

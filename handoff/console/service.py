@@ -29,7 +29,12 @@ from handoff.console.views import (
 from handoff.models import Agent, Handoff, HandoffStatus
 from handoff.queues import QueueDirectory
 from handoff.store import agents, notes, queue
-from handoff.store.console import VIEW_ACTION_PREFIX, PastConversation, conversations_of_customer
+from handoff.store.console import (
+    VIEW_ACTION_PREFIX,
+    PastConversation,
+    attachments_of,
+    conversations_of_customer,
+)
 
 log = structlog.get_logger("handoff.console")
 
@@ -126,6 +131,7 @@ class ConsoleReader:
     ) -> schemas.ConversationDetail:
         customer = await session.get_one(Customer, conversation.customer_id)
         messages = await history.customer_history(session=session, customer_id=customer.id)
+        files = await attachments_of(session=session, message_ids=[m.id for m in messages])
         filed = await complaints.complaints_for_customer(session=session, customer_id=customer.id)
         identities = await customers.identities_of(session=session, customer_id=customer.id)
         notes_on = await notes.notes_on(session=session, conversation_id=conversation.id)
@@ -145,7 +151,7 @@ class ConsoleReader:
                     for i in identities
                 ],
             ),
-            transcript=[message_view(m) for m in reversed(messages)],
+            transcript=[message_view(m, files.get(m.id, ())) for m in reversed(messages)],
             understood=schemas.Understood(**understood_in(messages, conversation.id)),
             sentiment_trend=[schemas.SentimentPoint(**p) for p in sentiment_trend(messages, filed)],
             complaints=[complaint_view(c) for c in filed],
@@ -166,12 +172,13 @@ class ConsoleReader:
         conversation = await session.get_one(Conversation, handoff.conversation_id)
         customer = await session.get_one(Customer, conversation.customer_id)
         latest = await history.customer_history(session=session, customer_id=customer.id, limit=1)
+        files = await attachments_of(session=session, message_ids=[m.id for m in latest])
         return schemas.InboxItem(
             **handoff_fields(handoff),
             customer=customer.display_name or customer.email or customer.phone or "Visitor",
             vip=customer.is_vip,
             queue_name=self._queues.get(handoff.queue).name,
-            last_message=message_view(latest[0]) if latest else None,
+            last_message=message_view(latest[0], files.get(latest[0].id, ())) if latest else None,
         )
 
     async def _catch_up_understanding(self, conversations: list[Conversation]) -> None:

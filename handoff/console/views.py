@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from bot.core.models import Complaint, Direction, Message
+from bot.core.models import Attachment, Complaint, Direction, Message
 from handoff.console import schemas
 from handoff.models import Agent, Handoff
 from handoff.store.console import PastConversation
@@ -45,9 +46,24 @@ def handoff_view(handoff: Handoff) -> schemas.HandoffView:
     return schemas.HandoffView(**handoff_fields(handoff))
 
 
-def message_view(message: Message) -> schemas.MessageView:
+# Where the console fetches a file's bytes (with the agent's bearer token).
+ATTACHMENT_PATH = "/agent/attachments"
+
+
+def attachment_view(attachment: Attachment) -> schemas.AttachmentView:
+    """A file of a message as the console lists it: what it is, never where it is kept."""
+    return schemas.AttachmentView(
+        id=attachment.id,
+        content_type=attachment.content_type,
+        filename=attachment.filename,
+        size_bytes=attachment.size_bytes,
+        url=f"{ATTACHMENT_PATH}/{attachment.id}",
+    )
+
+
+def message_view(message: Message, files: Sequence[Attachment] = ()) -> schemas.MessageView:
     """A message of the transcript, with what the assistant understood of it (not our own
-    markers such as "for the agent")."""
+    markers such as "for the agent") and the files that came with it."""
     outbound = message.direction is Direction.OUTBOUND
     agent = (message.payload.get("custom") or {}).get("agent") if outbound else None
     understanding = message.payload.get("understanding") or {}
@@ -62,6 +78,7 @@ def message_view(message: Message) -> schemas.MessageView:
         confidence=understanding.get("confidence"),
         entities=understanding.get("entities") or [],
         sentiment=message.payload.get("sentiment"),
+        attachments=[attachment_view(f) for f in files],
     )
 
 

@@ -1,14 +1,16 @@
 """What the agent console reads besides handoffs: a customer's earlier conversations and
-who handled them, and the marker that changes whenever the inbox may have."""
+who handled them, the files that came with messages, and the marker that changes whenever
+the inbox may have."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.models import AuditEvent, Conversation, Message
+from bot.core.models import Attachment, AuditEvent, Conversation, Message
 from handoff.models import Agent, Handoff
 
 
@@ -51,6 +53,55 @@ async def conversations_of_customer(
         )
         for conversation, count in rows
     ]
+
+
+async def attachments_of(
+    *, session: AsyncSession, message_ids: Sequence[int]
+) -> dict[int, list[Attachment]]:
+    """The files of each of `message_ids` that has any, in the order they were kept."""
+    if not message_ids:
+        return {}
+    rows = await session.scalars(
+        select(Attachment)
+        .where(Attachment.message_id.in_(list(message_ids)))
+        .order_by(Attachment.id)
+    )
+    found: dict[int, list[Attachment]] = {}
+    for row in rows:
+        found.setdefault(row.message_id, []).append(row)
+    return found
+
+
+@dataclass(frozen=True)
+class FileAndHandoffs:
+    """A file, and the handoffs of its customer's conversations (newest first): the
+    transcripts it shows in, since a transcript spans all of the customer's conversations."""
+
+    attachment: Attachment
+    handoff_ids: list[int]
+
+
+async def file_and_handoffs(*, session: AsyncSession, attachment_id: int) -> FileAndHandoffs | None:
+    """The file `attachment_id` and the handoffs whose transcripts show it; None if there
+    is no such file."""
+    row = (
+        await session.execute(
+            select(Attachment, Conversation.customer_id)
+            .join(Message, Message.id == Attachment.message_id)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(Attachment.id == attachment_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    attachment, customer_id = row
+    handoff_ids = await session.scalars(
+        select(Handoff.id)
+        .join(Conversation, Conversation.id == Handoff.conversation_id)
+        .where(Conversation.customer_id == customer_id)
+        .order_by(Handoff.id.desc())
+    )
+    return FileAndHandoffs(attachment, list(handoff_ids))
 
 
 # Audited reads: an agent looking at customer data. They must not count as inbox changes, or

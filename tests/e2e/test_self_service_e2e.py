@@ -192,10 +192,10 @@ async def test_a_number_not_on_any_record_is_asked_for_details_and_told_nothing(
     asked = await phone.text("what's my balance")
     assert "email address or mobile number on your account" in asked[-1]
     sent_before = len(stack.twilio.requests_to("/Messages.json"))
-    known = await phone.text("+447700900001")  # Alice's number: the code goes to Alice
+    known = await phone.text("my number is 07700 900001")  # Alice's: the code goes to her
     unknown_phone = phone_texting(stack, db, http, f"+1415558{secrets.randbelow(10000):04d}")
     await unknown_phone.text("what's my balance")
-    unknown = await unknown_phone.text("nobody.here@example.org")
+    unknown = await unknown_phone.text("it's nobody.here@example.org")
     # Known or not, the same words; the code never goes to the number asking.
     assert known == unknown
     codes_to = [

@@ -27,11 +27,11 @@ AGENT_ROUTES = [
     if isinstance(route, APIRoute) and route.path not in ("/agent", "/agent/login")
     for method in sorted(route.methods or ())
 ]
-ID_ROUTES = [(method, path) for method, path in AGENT_ROUTES if "{handoff_id}" in path]
+ID_ROUTES = [(method, path) for method, path in AGENT_ROUTES if "_id}" in path]
 
 
-def _path(path: str, handoff_id: object = 1) -> str:
-    return path.replace("{handoff_id}", str(handoff_id))
+def _path(path: str, row_id: object = 1) -> str:
+    return path.replace("{handoff_id}", str(row_id)).replace("{attachment_id}", str(row_id))
 
 
 async def _refusals(http: httpx.AsyncClient, url: str, headers: dict[str, str]) -> list[str]:
