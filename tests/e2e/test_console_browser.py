@@ -1,10 +1,15 @@
 """The agent console in a real browser (Debian's Chromium, Playwright): an agent signs in,
 a customer on web chat asks for a person and appears live, the agent reads the story,
-takes it, answers with a canned response, sees the customer's answer arrive, notes, resolves."""
+takes it, answers with a canned response, sees the customer's answer arrive, notes, resolves;
+and sees the photo a customer sent by MMS under its message (fetched with the token in a
+header, never in a URL)."""
 
 from __future__ import annotations
 
 import asyncio
+import re
+import struct
+import zlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,8 +18,12 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 from sqlalchemy import func, select
 
+from bot.core.attachments import AttachmentStore
 from bot.core.db import Database
-from bot.core.models import AuditEvent, utcnow
+from bot.core.documents import build_document_store
+from bot.core.models import AuditEvent, Channel, Message, utcnow
+from bot.core.settings import Settings
+from bot.core.store import inbound
 from bot.testing.ports import free_port
 from handoff.auth import issue_token
 from handoff.models import AgentNote, Handoff, HandoffStatus
@@ -26,6 +35,7 @@ from tests.support.chat import ChatClient
 from tests.support.handoff import queued
 from tests.support.lookups import handoff_of
 from tests.support.stack import Stack
+from tests.support.verified import customer_writes, handed_to
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -155,6 +165,85 @@ async def test_the_console_reopens_its_live_stream_with_a_new_ticket(
         item = page.locator(f"#queued [data-handoff='{waiting}']")
         await expect(item).to_be_visible(timeout=30_000)
     assert len(tickets) >= 2 and len(set(tickets)) == len(tickets)
+
+
+def _png(width: int, height: int) -> bytes:
+    """A real PNG picture of one colour."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    pixels = zlib.compress((b"\x00" + b"\xd0\x40\x30" * width) * height)
+    return b"\x89PNG\r\n\x1a\n" + b"".join(
+        chunk(kind, data) for kind, data in ((b"IHDR", header), (b"IDAT", pixels), (b"IEND", b""))
+    )
+
+
+async def _mms_with_files(
+    database: Database, settings: Settings, files: list[tuple[bytes, str, str]]
+) -> int:
+    """An MMS from a customer with `files` in the app's document store; its conversation."""
+    store = AttachmentStore(
+        build_document_store(settings),
+        max_bytes=settings.attachment_max_bytes,
+        allowed_types=settings.attachment_types,
+    )
+    refs = [await store.save(data, content_type=kind, filename=name) for data, kind, name in files]
+    await store.aclose()
+    text = "My parcel arrived crushed, photo attached"
+    conversation_id = await customer_writes(database, Channel.SMS, "+447700900777", text)
+    async with database.session() as session:
+        message_id = await session.scalar(
+            select(Message.id).where(Message.conversation_id == conversation_id)
+        )
+        assert message_id is not None
+        inbound.add_attachments(session=session, message_id=message_id, refs=refs)
+    return conversation_id
+
+
+async def test_the_agent_sees_the_customers_photo_under_its_message(
+    browser: Browser, database: Database, database_url: str, tmp_path: Path
+) -> None:
+    agent_id = await add_agent(database, "lee@shop.example")
+    settings = console_settings(tmp_path, database_url)
+    page = await browser.new_page()
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    async with served_app(settings) as url:
+        files = [
+            (_png(160, 120), "image/png", "crushed box.png"),
+            (b"%PDF-1.4\n%%EOF\n", "application/pdf", "receipt.pdf"),
+        ]
+        conversation_id = await _mms_with_files(database, settings, files)
+        handoff_id = await handed_to(database, conversation_id, agent_id)
+        await page.goto(f"{url}/agent")
+        await page.get_by_placeholder("Email").fill("lee@shop.example")
+        await page.get_by_placeholder("Password").fill(AGENT_PASSWORD)
+        await page.get_by_role("button", name="Sign in").click()
+        await page.locator(f"#assigned [data-handoff='{handoff_id}']").click()
+        message = page.locator("#transcript .msg.customer", has_text="photo attached")
+        thumb = message.locator("img.thumb")
+        await expect(thumb).to_have_attribute("src", re.compile(r"^blob:"), timeout=TIMEOUT_MS)
+        assert await thumb.evaluate("img => img.decode().then(() => img.naturalWidth)") == 160
+        await expect(thumb).to_be_visible()
+        # Clicked, it opens full size.
+        await thumb.click()
+        full = page.locator("#file-viewer img")
+        await expect(full).to_be_visible()
+        assert await full.evaluate("img => img.decode().then(() => img.naturalWidth)") == 160
+        await page.get_by_role("button", name="Close").click()
+        await expect(page.locator("#file-viewer")).to_be_hidden()
+        # Any other file is a link with its name and size, and downloads under its name.
+        link = message.locator("a.file")
+        await expect(link).to_have_text("receipt.pdf (15 B)")
+        async with page.expect_download() as downloading:
+            await link.click()
+        assert (await downloading.value).suggested_filename == "receipt.pdf"
+        token = await page.evaluate("sessionStorage.getItem('agentToken')")
+    assert token and not any(token in address for address in requested)
+    assert any(re.search(r"/agent/attachments/\d+$", address) for address in requested)
 
 
 async def _reload_finished(db: Database) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +54,7 @@ def png(width: int = 40, height: int = 30) -> bytes:
 async def customer_sent_files(
     database: Database,
     settings: Settings,
-    files: list[tuple[bytes, str, str | None]],
+    files: Sequence[tuple[bytes, str, str | None]],
     text: str = "My parcel arrived crushed, photo attached",
 ) -> tuple[int, int]:
     """An MMS from a new customer with `files` (bytes, type, name) kept in the app's
