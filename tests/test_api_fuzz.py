@@ -89,7 +89,9 @@ class FuzzSession(requests.Session):
         path = urlsplit(request.url or "").path
         if path.startswith("/twilio/"):
             request.headers["X-Twilio-Signature"] = _twilio_signature(request)
-        elif path in ("/webchat/messages", "/webchat/history"):
+        elif path in ("/webchat/messages", "/webchat/history") or path.startswith(
+            "/webchat/uploads"
+        ):
             # In place of the fuzzer's made-up tokens, which would all stop at the 401.
             request.headers["Authorization"] = f"Bearer {self.app.webchat_token}"
         elif path.startswith("/agent/") and path not in ("/agent/login", "/agent/logout"):
