@@ -5,6 +5,7 @@ for the assistant waits for a retry and nothing leaves the machine."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from sqlalchemy import select
 
 from bot.app import create_app
 from bot.core.db import Database
-from bot.core.models import Direction, Message
+from bot.core.models import Direction, Message, MessageStatus
 from bot.core.settings import Settings
 from bot.testing.ports import free_port
 from bot.testing.twilio_api import FakeTwilio, fake_twilio
@@ -49,6 +50,21 @@ class TwilioApp:
                     Message.direction == Direction.INBOUND, Message.external_id == external_id
                 )
             )
+
+    async def settled(self, external_id: str, timeout: float = 20.0) -> Message:
+        """The stored customer message once its turn is over (answered, or waiting for a
+        retry): the webhook may answer Twilio before the turn ends."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            message = await self.inbound(external_id)
+            done = message is not None and message.status not in (
+                MessageStatus.RECEIVED,
+                MessageStatus.PROCESSING,
+            )
+            if done or asyncio.get_running_loop().time() > deadline:
+                assert message is not None, f"no message {external_id}"
+                return message
+            await asyncio.sleep(0.05)
 
     async def replies_to(self, message_id: int) -> list[Message]:
         """The replies stored to one customer message."""
