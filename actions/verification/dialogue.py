@@ -12,6 +12,7 @@ from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from actions.services import (
     ConversationState,
@@ -220,7 +221,10 @@ class ValidateVerificationForm(FormValidationAction):
 
 
 async def _accepted(
-    session: Any, state: ConversationState, customer_ref: str, dispatcher: CollectingDispatcher
+    session: AsyncSession,
+    state: ConversationState,
+    customer_ref: str,
+    dispatcher: CollectingDispatcher,
 ) -> dict[str, Any]:
     verified = await verify(
         session=session,
