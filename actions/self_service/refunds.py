@@ -4,6 +4,7 @@ confirmed with its reference. Otherwise: a complaint with everything collected, 
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -19,7 +20,7 @@ from actions.self_service.references import ORDER_REF, order_ref_in
 from actions.self_service.registry import SensitiveAction, Verified
 from actions.services import action_session, business_systems, conversation_state
 from bot.business.protocol import BusinessSystemsError, BusinessSystemsUnavailable, owned_by
-from bot.business.records import Order, OrderStatus, RefundRequest
+from bot.business.records import Order, OrderStatus, Refund, RefundRequest, RefundStatus
 from bot.business.refund_policy import RefundDecision, RefundPolicy
 from bot.core.models import Attachment, Message, Priority, utcnow
 from bot.core.settings import get_settings
@@ -34,17 +35,70 @@ CANCELLED = "cancelled"
 MIN_REASON_WORDS = 2
 EVIDENCE_WINDOW = timedelta(minutes=30)
 OFFERED_ORDERS = 3
+STATUS_REFUNDS = 5
+# "where's my refund", "refund status", "has my refund been paid", "when will I get my refund"
+REFUND_STATUS = re.compile(
+    r"\b(where('?s| is)|status|has|have|did|when will|when do|track|update on|heard)\b"
+    r"[^.?!]{0,30}\brefund|\brefund\b[^.?!]{0,20}\b(status|been (paid|processed|approved)"
+    r"|gone through|come through|arrived)",
+    re.IGNORECASE,
+)
 
 
-class ActionRequestRefund(SensitiveAction):
-    """Starts the refund form once the customer is verified."""
+def asks_refund_status(tracker: Tracker) -> bool:
+    """Whether the customer asks about refunds they have ("where's my refund?")."""
+    return bool(REFUND_STATUS.search(str(tracker.latest_message.get("text") or "")))
 
-    intent = "request_refund"
-    action_name = "action_request_refund"
+
+class ActionRefundStatus(SensitiveAction):
+    """Where the customer's refunds stand (asked as a refund request: "where's my refund")."""
+
+    intent = "refund_status"
+    action_name = "action_refund_status"
 
     async def answer(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, verified: Verified
     ) -> list[EventType]:
+        refunds = await verified.backend.refunds(verified.customer_ref, limit=STATUS_REFUNDS)
+        if not refunds:
+            dispatcher.utter_message(response="utter_no_refunds")
+            return []
+        lines = "\n".join(refund_line(r) for r in refunds)
+        dispatcher.utter_message(response="utter_refund_status", refunds=lines)
+        return []
+
+
+def refund_line(refund: Refund) -> str:
+    """ "RF-10000001 for ORD-100006, £14.99: paid on 03 Oct"."""
+    when = {
+        RefundStatus.PAID: refund.paid_at,
+        RefundStatus.APPROVED: refund.decided_at,
+        RefundStatus.REJECTED: refund.decided_at,
+    }.get(refund.status) or refund.requested_at
+    state = {
+        RefundStatus.REQUESTED: "waiting for our team to decide since",
+        RefundStatus.APPROVED: "approved on",
+        RefundStatus.PAID: "paid on",
+        RefundStatus.REJECTED: "not approved, on",
+    }[refund.status]
+    return f"{refund.ref} for {refund.order_ref}, {refund.amount.formatted()}: {state} {when:%d %b}"
+
+
+class ActionRequestRefund(SensitiveAction):
+    """Starts the refund form once the customer is verified (or, asked where a refund is,
+    says where their refunds stand)."""
+
+    intent = "request_refund"
+    action_name = "action_request_refund"
+
+    def pending_request(self, tracker: Tracker) -> str:
+        return ActionRefundStatus.intent if asks_refund_status(tracker) else self.intent
+
+    async def answer(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, verified: Verified
+    ) -> list[EventType]:
+        if verified.fresh and asks_refund_status(tracker):
+            return await ActionRefundStatus().answer(dispatcher, tracker, verified)
         ref = order_ref_in(tracker, latest=verified.fresh)
         events: list[EventType] = [SlotSet(slot, None) for slot in FORM_SLOTS]
         if ref is not None:

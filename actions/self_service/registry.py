@@ -61,11 +61,15 @@ class SensitiveAction(Action, metaclass=abc.ABCMeta):
                 return []
             dispatcher.utter_message(response="utter_verification_needed")
             return [
-                SlotSet("pending_request", self.intent),
+                SlotSet("pending_request", self.pending_request(tracker)),
                 SlotSet("order_id", order_ref_in(tracker)),
                 FollowupAction("verification_form"),
             ]
         return await answer_safely(self, dispatcher, tracker, state)
+
+    def pending_request(self, tracker: Tracker) -> str:
+        """What to carry on with once verified (the request's own intent by default)."""
+        return self.intent
 
     async def open_without_verification(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, state: ConversationState

@@ -112,6 +112,11 @@ async def test_sms_balance_after_a_code_then_a_refund_with_a_photo_approved(
         )
     assert decided is not None and decided.details["rule"] == "within_policy"
 
+    # Where it stands, asked the way customers ask.
+    (status,) = await phone.text("has my refund been paid yet?")
+    assert status.startswith("Your refunds:"), status
+    assert f"{refund.ref} for ORD-100001, £32.50: approved on" in status
+
     # Asking again for the same order goes to a person (already refunded), not an error.
     await phone.text("I want a refund for order ORD-100001")
     await phone.text("it is still broken and I want my money")
