@@ -14,9 +14,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from adapters.webchat.frames import session_metadata
 from adapters.webchat.sessions import WebchatSession
 from bot.core.attachments import AttachmentRejected, AttachmentStore, base_type
@@ -146,23 +143,6 @@ def upload_inbound(
         message_id=f"{session.visitor_id}:{client_id}" if client_id else None,
         metadata=metadata,
     )
-
-
-async def attachments_of(
-    session: AsyncSession, message_ids: Sequence[int]
-) -> dict[int, list[Attachment]]:
-    """The files of each of `message_ids` that has any, in the order they were kept."""
-    if not message_ids:
-        return {}
-    rows = await session.scalars(
-        select(Attachment)
-        .where(Attachment.message_id.in_(list(message_ids)))
-        .order_by(Attachment.id)
-    )
-    found: dict[int, list[Attachment]] = {}
-    for row in rows:
-        found.setdefault(row.message_id, []).append(row)
-    return found
 
 
 def render_files(attachments: Sequence[Attachment]) -> list[dict[str, Any]]:

@@ -36,7 +36,7 @@ from adapters.webchat.access import (
     unauthorized,
 )
 from adapters.webchat.app_tokens import MAX_APP_TOKEN_CHARS, AppTokenRejected
-from adapters.webchat.files import MAX_FILES, attachments_of, with_files
+from adapters.webchat.files import MAX_FILES, with_files
 from adapters.webchat.frames import (
     FRAME_OVERHEAD_BYTES,
     MessageFrame,
@@ -51,6 +51,7 @@ from bot.core.models import Channel
 from bot.core.rate_limits import RateLimits
 from bot.core.settings import Settings
 from bot.core.store import history as history_store
+from bot.core.store.inbound import attachments_of
 
 PAGE = Path(__file__).resolve().parent / "page" / "index.html"
 # A session request is at most a user id or an app token in a small JSON object.
@@ -210,5 +211,5 @@ async def history(database: DatabaseDep, session: CurrentSession) -> dict[str, A
         messages = await history_store.recent_messages(
             session=db_session, channel=Channel.WEBCHAT, address=session.visitor_id
         )
-        files = await attachments_of(db_session, [m.id for m in messages])
+        files = await attachments_of(session=db_session, message_ids=[m.id for m in messages])
     return {"messages": with_files(render_history(messages), files)}

@@ -31,7 +31,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from adapters.webchat.access import app_session, client_address, limit_message, parse_json
 from adapters.webchat.app_tokens import MAX_APP_TOKEN_CHARS, AppTokenRejected
-from adapters.webchat.files import attachments_of, with_files
+from adapters.webchat.files import with_files
 from adapters.webchat.frames import (
     FRAME_OVERHEAD_BYTES,
     parse_inbound,
@@ -49,6 +49,7 @@ from bot.core.rate_limits import RateLimited, RateLimits
 from bot.core.settings import Settings
 from bot.core.store import history as history_store
 from bot.core.store import outbound
+from bot.core.store.inbound import attachments_of
 from bot.core.texts import Text, say
 
 log = structlog.get_logger("adapters.webchat")
@@ -134,7 +135,7 @@ async def _send_history_and_pending(
         pending = await outbound.undelivered_outbound(
             session=session, channel=Channel.WEBCHAT, address=visitor_id
         )
-        files = await attachments_of(session, [m.id for m in messages])
+        files = await attachments_of(session=session, message_ids=[m.id for m in messages])
     await websocket.send_json(
         {"type": "history", "messages": with_files(render_history(messages), files)}
     )

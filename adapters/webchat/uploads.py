@@ -30,7 +30,6 @@ from adapters.webchat.files import (
     MAX_FILES,
     SHOWN_INLINE,
     UploadedFile,
-    attachments_of,
     check_file,
     clean_filename,
     render_files,
@@ -47,7 +46,7 @@ from bot.core.messages import InvalidMessage, clean_text
 from bot.core.models import Attachment, Channel, Conversation, Message
 from bot.core.settings import Settings
 from bot.core.store import customers
-from bot.core.store.inbound import AttachmentRef
+from bot.core.store.inbound import AttachmentRef, attachments_of
 
 router = APIRouter()
 AttachmentsDep = Annotated[AttachmentStore, from_app_state("attachments")]
@@ -115,7 +114,9 @@ async def upload(
     await pipeline.deliveries.mark_delivered(turn.replies)
     message_id = accepted.stored.message.id
     async with database.session() as db_session:
-        kept = (await attachments_of(db_session, [message_id])).get(message_id, [])
+        kept = (await attachments_of(session=db_session, message_ids=[message_id])).get(
+            message_id, []
+        )
     return {
         "status": turn.status.value,
         # Stored before under this id (a turn still waiting for Rasa says so only here).

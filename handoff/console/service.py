@@ -14,6 +14,7 @@ from bot.core.db import Database
 from bot.core.models import Conversation, Customer
 from bot.core.rasa_client import RasaClient, RasaError
 from bot.core.store import audit, complaints, customers, history, understanding
+from bot.core.store.inbound import attachments_of
 from handoff.console import schemas
 from handoff.console.customer_view import customer_panel, owned_conversation, refund_limit
 from handoff.console.views import (
@@ -32,7 +33,6 @@ from handoff.store import agents, notes, queue
 from handoff.store.console import (
     VIEW_ACTION_PREFIX,
     PastConversation,
-    attachments_of,
     conversations_of_customer,
 )
 

@@ -4,7 +4,6 @@ the inbox may have."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -53,23 +52,6 @@ async def conversations_of_customer(
         )
         for conversation, count in rows
     ]
-
-
-async def attachments_of(
-    *, session: AsyncSession, message_ids: Sequence[int]
-) -> dict[int, list[Attachment]]:
-    """The files of each of `message_ids` that has any, in the order they were kept."""
-    if not message_ids:
-        return {}
-    rows = await session.scalars(
-        select(Attachment)
-        .where(Attachment.message_id.in_(list(message_ids)))
-        .order_by(Attachment.id)
-    )
-    found: dict[int, list[Attachment]] = {}
-    for row in rows:
-        found.setdefault(row.message_id, []).append(row)
-    return found
 
 
 @dataclass(frozen=True)

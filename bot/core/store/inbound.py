@@ -119,6 +119,23 @@ def add_attachments(
         )
 
 
+async def attachments_of(
+    *, session: AsyncSession, message_ids: Sequence[int]
+) -> dict[int, list[Attachment]]:
+    """The files of each of `message_ids` that has any, in the order they were kept."""
+    if not message_ids:
+        return {}
+    rows = await session.scalars(
+        select(Attachment)
+        .where(Attachment.message_id.in_(list(message_ids)))
+        .order_by(Attachment.id)
+    )
+    found: dict[int, list[Attachment]] = {}
+    for row in rows:
+        found.setdefault(row.message_id, []).append(row)
+    return found
+
+
 def claim_new_inbound(*, message: Message) -> None:
     """Take a message just stored in this transaction for processing (no race possible)."""
     message.status = MessageStatus.PROCESSING
