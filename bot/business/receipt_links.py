@@ -37,8 +37,10 @@ def receipt_url(settings: Settings, *, payment_ref: str, customer_ref: str) -> s
 def read_receipt_token(settings: Settings, token: str) -> tuple[str, str] | None:
     """(payment ref, customer ref) of a valid, unexpired token; None otherwise."""
     data, _, signature = token.partition(".")
+    if not data.isascii() or not signature.isascii():
+        return None  # not ours (and compare_digest refuses str with other characters)
     expected = hmac.new(_key(settings), data.encode(), hashlib.sha256).hexdigest()[:32]
-    if not data or not hmac.compare_digest(signature, expected):
+    if not data or not hmac.compare_digest(signature.encode(), expected.encode()):
         return None
     try:
         body = json.loads(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)))

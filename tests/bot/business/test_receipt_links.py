@@ -28,6 +28,9 @@ def test_an_altered_or_foreign_link_is_refused(tmp_path: Path) -> None:
     assert read_receipt_token(settings, f"{other.partition('.')[0]}.{signature}") is None
     assert read_receipt_token(settings, f"{data}.{'0' * len(signature)}") is None
     assert read_receipt_token(settings, "garbage") is None
+    # What a fuzzer sends: not even ASCII.
+    assert read_receipt_token(settings, "ãü´\U000e6051.\U000911dd Uºí") is None
+    assert read_receipt_token(settings, f"{data}.ü{signature[1:]}") is None
     elsewhere = Settings(var_dir=tmp_path / "other")
     assert read_receipt_token(elsewhere, token) is None
 
