@@ -17,7 +17,7 @@ from actions.verification.codes import CodeSender
 from bot.business.factory import build_business_systems
 from bot.business.protocol import BusinessSystems
 from bot.core.db import Database
-from bot.core.models import Channel
+from bot.core.models import Channel, Conversation
 from bot.core.rate_limits import RateLimits, storage_for
 from bot.core.settings import get_settings
 from bot.core.store import conversations, verification
@@ -107,9 +107,7 @@ class UnknownConversation(LookupError):
     """Rasa's sender id is not a conversation the app started: nothing is done for it."""
 
 
-async def conversation_of(tracker: Tracker, session: AsyncSession) -> ConversationRef:
-    """The stored conversation behind Rasa's sender id; UnknownConversation for a sender id
-    the app never issued (the action server refuses those before any action runs)."""
+async def _stored(tracker: Tracker, session: AsyncSession) -> tuple[Conversation, Channel]:
     metadata = tracker.latest_message.get("metadata") or {}
     channel_name = str(metadata.get("channel"))
     channel = Channel(channel_name) if channel_name in Channel._value2member_map_ else Channel.RASA
@@ -118,23 +116,25 @@ async def conversation_of(tracker: Tracker, session: AsyncSession) -> Conversati
     )
     if conversation is None:
         raise UnknownConversation("not a conversation the app started")
+    return conversation, channel
+
+
+async def conversation_of(tracker: Tracker, session: AsyncSession) -> ConversationRef:
+    """The stored conversation behind Rasa's sender id; UnknownConversation for a sender id
+    the app never issued (the action server refuses those before any action runs)."""
+    conversation, channel = await _stored(tracker, session)
     return ConversationRef(conversation.customer_id, conversation.id, channel)
 
 
 async def conversation_state(tracker: Tracker, session: AsyncSession) -> ConversationState:
     """The conversation, the address the customer writes from, and who they proved to be
     (None when not verified, or when the verification has lapsed)."""
-    ref = await conversation_of(tracker, session)
-    conversation = await conversations.conversation_by_public_id(
-        session=session, public_id=tracker.sender_id
-    )
-    assert conversation is not None
+    conversation, channel = await _stored(tracker, session)
+    ref = ConversationRef(conversation.customer_id, conversation.id, channel)
     minutes = get_settings().verification_lifetime_minutes
     lifetime = timedelta(minutes=minutes) if minutes else None
     verified = verification.verification_current(conversation, lifetime=lifetime)
-    address = await conversations.latest_address(
-        session=session, conversation_id=ref.conversation_id
-    )
+    address = await conversations.latest_address(session=session, conversation_id=conversation.id)
     if not verified or conversation.verification_level is None:
         return ConversationState(ref, address or "", None)
     return ConversationState(
