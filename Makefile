@@ -1,8 +1,9 @@
 # The few verbs a newcomer needs. Every target sets up what it needs first (idempotent).
 #   make run     set up, train if needed, start Rasa + action server + app (Ctrl-C stops all)
 #   make test    set up, train if needed, lint, run the whole test suite
-#   make train   (re)train the Rasa model if data/, config.yml or domain.yml changed
-#   make bench   benchmarks: web chat vs Rasa REST, SMS vs Rasa's twilio connector, handoff
+#   make train   (re)train the Rasa model if data/, config.yml or domain.yml changed, and the
+#                complaint category model if there is none
+#   make bench   benchmarks: web chat vs Rasa REST, SMS vs Rasa's twilio connector, handoff, NLP
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -50,6 +51,7 @@ setup-dev: setup $(DEV_STAMP) $(SYSTEM_STAMP)
 
 train: setup
 	$(PY) -m bot train
+	$(PY) -m bot nlp train-categories --if-missing
 
 run: setup
 	$(PY) -m bot run
@@ -65,6 +67,8 @@ format: setup-dev
 
 test: setup-dev lint
 	$(PY) -m bot train
+	$(PY) -m bot nlp train-categories --if-missing
+	$(PY) -m bot nlp evaluate-sentiment
 	$(PY) -m pytest
 
 bench: setup-dev
@@ -73,6 +77,7 @@ bench: setup-dev
 	$(PY) bench/sms.py
 	$(PY) bench/escalation.py
 	$(PY) bench/refunds.py
+	$(PY) bench/nlp.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -23,7 +23,7 @@ from actions.complaint_text import (
 )
 from actions.handoff import escalate, tell_customer
 from actions.self_service.registry import SensitiveAction, Verified
-from actions.services import ConversationState, action_session, conversation_of
+from actions.services import ConversationState, action_session, conversation_of, nlp_jobs
 from bot.core.models import Complaint, ComplaintStatus, Priority
 from bot.core.store import complaints
 from bot.core.texts import Text, say
@@ -212,6 +212,8 @@ class ActionSubmitComplaint(Action):
             # The details stay in the slots: asking again submits them without re-asking.
             dispatcher.utter_message(text=say(Text.COMPLAINT_NOT_SAVED))
             return []
+        # Summary, sentiment, category and priority are worked out in the background.
+        await nlp_jobs().kick_conversation(ref.conversation_id)
         label = CATEGORY_LABELS.get(category, category)
         dispatcher.utter_message(
             text=say(Text.COMPLAINT_LOGGED, category=label, case_id=complaint.case_id)

@@ -21,6 +21,7 @@ from bot.core.models import Channel, Conversation
 from bot.core.rate_limits import RateLimits, storage_for
 from bot.core.settings import get_settings
 from bot.core.store import conversations, verification
+from bot.nlp.jobs import NlpJobs
 from handoff.escalation import Escalations
 from handoff.queues import QueueDirectory, load_queues
 from handoff.routing import Router
@@ -74,7 +75,13 @@ def escalations() -> Escalations:
     """Hands conversations to people (dispatching safely alongside the app)."""
     directory = queue_directory()
     router = Router(database=database(), queues=directory)
-    return Escalations(database=database(), queues=directory, router=router)
+    return Escalations(database=database(), queues=directory, router=router, jobs=nlp_jobs())
+
+
+@cache
+def nlp_jobs() -> NlpJobs:
+    """Queues the NLP jobs (summary, category, priority) that the app's worker runs."""
+    return NlpJobs(get_settings())
 
 
 @asynccontextmanager

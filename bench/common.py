@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ from bot.schema import migrate
 from bot.testing.ports import free_port
 from bot.training import train
 
+# A conversation quiet for longer than this is over (as the app's default).
+IDLE = timedelta(hours=24)
 # One realistic conversation: small talk, a full complaint (form + database write), its
 # status (database read), an answer from a plain response, and a goodbye.
 CONVERSATION = (

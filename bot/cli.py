@@ -1,5 +1,5 @@
 """Command line: `python -m bot run | train | migrate | customer | history | agent | sms |
-business`."""
+business | nlp | worker`."""
 
 from __future__ import annotations
 
@@ -27,9 +27,11 @@ from bot.core.models import Channel, Direction
 from bot.core.settings import Settings, get_settings
 from bot.core.store import customers
 from bot.core.store import history as history_store
+from bot.nlp_cli import add_nlp_verbs, ensure_nlp_models, nlp_verb
 from bot.processes import ProcessFailed, Supervisor, assistant_specs
 from bot.schema import migrate
 from bot.training import TrainingError, train
+from bot.worker import run_worker
 from handoff.auth import hash_password
 from handoff.models import AgentRole
 from handoff.store.agents import create_agent, set_password
@@ -43,6 +45,8 @@ def run(settings: Settings) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     migrate(settings.effective_database_url)
+    if ensure_nlp_models(settings) != 0:
+        return 1
     if settings.business_backend == "demo":
         asyncio.run(seed_demo_if_empty(settings))
     supervisor = Supervisor(log_max_bytes=settings.log_max_bytes, log_backups=settings.log_backups)
@@ -288,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_history_verb(commands)
     _add_agent_verb(commands)
     _add_business_verb(commands)
+    add_nlp_verbs(commands)
+    commands.add_parser("worker", help="run the NLP jobs in a process of their own")
     sms = commands.add_parser("sms", help="text the running app as Twilio would, print replies")
     sms.add_argument("--from", dest="sender", default="+15005550006", help="the customer's phone")
     sms.add_argument("text")
@@ -378,4 +384,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "business":
         return asyncio.run(business_verb(settings, args))
+    if args.command == "nlp":
+        return nlp_verb(settings, args)
+    if args.command == "worker":
+        return run_worker(settings)
     return run_store_verb(settings, STORE_VERBS[args.command], args)

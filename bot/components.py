@@ -4,6 +4,7 @@ registered with the core's deliveries. The only module that knows them all."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,8 @@ from bot.core.db import Database
 from bot.core.models import Channel
 from bot.core.services import CoreServices
 from bot.core.settings import Settings
+from bot.nlp.analysis import Analyser, NlpModels
+from bot.nlp.jobs import NlpJobs
 from handoff.responders import handoff_responders
 from handoff.services import HandoffServices
 
@@ -38,6 +41,7 @@ class Components:
     voice: VoiceCalls
     mailbox: MailboxPoller | None
     business: BusinessSystems
+    jobs: NlpJobs
 
     @classmethod
     def build(cls, settings: Settings) -> Components:
@@ -48,7 +52,9 @@ class Components:
             responders=handoff_responders(),
         )
         business = build_business_systems(settings)
-        handoff = HandoffServices.build(core, business)
+        jobs = NlpJobs(settings)
+        core.pipeline.on_customer_message(jobs.kick_message)
+        handoff = HandoffServices.build(core, business, jobs)
         twilio = _twilio(settings)
         hub = WebchatHub()
         push: list[PushChannel] = [hub]
@@ -69,7 +75,7 @@ class Components:
         _register(core, push)
         sms = SmsChannel(context, twilio=twilio)
         voice = VoiceCalls(context, escalations=handoff.escalations, twilio=twilio)
-        return cls(core, handoff, hub, twilio, sms, voice, mailbox, business)
+        return cls(core, handoff, hub, twilio, sms, voice, mailbox, business, jobs)
 
     def app_state(self) -> dict[str, object]:
         """What routes may depend on, by the names the dependency aliases use
@@ -97,16 +103,25 @@ class Components:
 
     def start(self) -> None:
         """Start the background work: retries, the console's live feed, the mailbox, the
-        demo backend's refund payment run."""
+        demo backend's refund payment run, the NLP jobs (unless a worker process runs them)."""
         self.handoff.watcher.start()
         if self.handoff.payouts is not None:
             self.handoff.payouts.start()
         self.core.retry.start()
         if self.mailbox is not None:
             self.mailbox.start()
+        settings = self.core.settings
+        if settings.nlp_enabled and settings.jobs_in_app:
+            analyser = Analyser(
+                self.core.database,
+                NlpModels(settings),
+                [self.handoff.insights(self.core.database, settings)],
+            )
+            self.jobs.serve(analyser, asyncio.get_running_loop(), in_app=True)
 
     async def aclose(self) -> None:
         """Stop the background work and close every client."""
+        await asyncio.to_thread(self.jobs.stop)
         if self.mailbox is not None:
             await self.mailbox.stop()
         await self.handoff.watcher.stop()

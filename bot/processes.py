@@ -228,6 +228,10 @@ class Supervisor:
         self._pumps[spec.name] = pump
         self._running.append((spec, process))
 
+    def pids(self) -> dict[str, int]:
+        """The process id of each running process, by name."""
+        return {spec.name: process.pid for spec, process in self._running}
+
     def start_all(self, specs: Sequence[ProcessSpec], *, echo: Sequence[str] = ()) -> None:
         """Start every process at once, then wait until each is healthy (in order)."""
         for spec in specs:

@@ -1,5 +1,5 @@
-"""The database schema of the whole app (the core's tables and handoff's) and its Alembic
-migrations."""
+"""The database schema of the whole app (the core's tables, handoff's and the NLP results')
+and its Alembic migrations."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from alembic.config import Config
 from sqlalchemy import MetaData
 from sqlalchemy.engine.url import make_url
 
+import bot.nlp.models  # noqa: F401 - registers the NLP results' tables
 import handoff.models  # noqa: F401 - registers handoff's tables with the shared metadata
 from bot.core.models import Base
 

@@ -11,6 +11,8 @@ from pathlib import Path
 from bot.core.settings import PROJECT_ROOT, Settings
 
 TRAINING_INPUTS = ("config.yml", "domain.yml", "data")
+# What Rasa reads under data/ (it skips other files, such as the sentiment messages' CSV).
+RASA_DATA_SUFFIXES = frozenset({".yml", ".yaml", ".json"})
 
 
 class TrainingError(RuntimeError):
@@ -22,7 +24,12 @@ def training_files(root: Path = PROJECT_ROOT) -> list[Path]:
     files: list[Path] = []
     for name in TRAINING_INPUTS:
         path = root / name
-        files.extend(sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path])
+        if path.is_dir():
+            files.extend(
+                sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in RASA_DATA_SUFFIXES)
+            )
+        else:
+            files.append(path)
     return files
 
 

@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.core.db import Database
 from bot.core.models import Channel, utcnow
 from bot.core.store import complaints, history
+from bot.nlp import store as nlp_store
+from bot.nlp.jobs import NlpJobs
 from handoff.models import Agent, Handoff, HandoffKind, HandoffStatus
 from handoff.queues import Queue, QueueDirectory
 from handoff.routing import Router
@@ -56,10 +58,19 @@ QUEUE_LEFT_FOR_GOOD = frozenset({"hangup", "bridged", "bridging-in-process", "re
 class Escalations:
     """Puts conversations in the right queue with their priority, and dispatches them."""
 
-    def __init__(self, *, database: Database, queues: QueueDirectory, router: Router) -> None:
+    def __init__(
+        self,
+        *,
+        database: Database,
+        queues: QueueDirectory,
+        router: Router,
+        jobs: NlpJobs | None = None,
+    ) -> None:
         self._database = database
         self._queues = queues
         self._router = router
+        # Summarises and prioritises each conversation handed to people, in the background.
+        self._jobs = jobs
 
     async def escalate(
         self,
@@ -88,12 +99,17 @@ class Escalations:
                 kind=kind,
                 callback_number=callback_number,
                 complaint_id=complaint.id if complaint else None,
+                sentiment_score=await nlp_store.current_score(
+                    session=session, conversation_id=conversation_id
+                ),
                 context={"messages_by_channel": {c.value: n for c, n in used.items()}},
             )
             handoff = await queue.enqueue_handoff(
                 session=session, conversation_id=conversation_id, request=request
             )
             handoff_id = handoff.id
+        if self._jobs is not None:
+            await self._jobs.kick_conversation(conversation_id)
         await self._router.dispatch()
         return await self._escalation(handoff_id, used, complaint.case_id if complaint else None)
 

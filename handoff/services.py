@@ -5,13 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.business.protocol import BusinessSystems
+from bot.core.db import Database
 from bot.core.services import CoreServices
+from bot.core.settings import Settings
+from bot.nlp.jobs import NlpJobs
 from handoff.announce import Announcer
 from handoff.console.customer_actions import CustomerActions
 from handoff.console.service import ConsoleReader
 from handoff.console.signin import SignIn
 from handoff.desk import AgentDesk
 from handoff.escalation import Escalations
+from handoff.insights import QueueInsights
 from handoff.live import InboxWatcher
 from handoff.queues import QueueDirectory, load_queues
 from handoff.routing import Router
@@ -35,11 +39,18 @@ class HandoffServices:
     customer_actions: CustomerActions
     # The demo backend's payment run (the HTTP backend tells us by webhook instead).
     payouts: RefundPayouts | None
+    announcer: Announcer
 
     @classmethod
-    def build(cls, core: CoreServices, business: BusinessSystems | None = None) -> HandoffServices:
+    def build(
+        cls,
+        core: CoreServices,
+        business: BusinessSystems | None = None,
+        jobs: NlpJobs | None = None,
+    ) -> HandoffServices:
         """Everything handoff needs, on the core's database, Rasa, deliveries and rate
-        limits, and the business systems (for the console's customer panel and actions)."""
+        limits, and the business systems (for the console's customer panel and actions);
+        `jobs` analyse each conversation handed to people."""
         database, settings = core.database, core.settings
         queues = load_queues(settings.queues_file)
         announcer = Announcer(database=database, queues=queues, deliveries=core.deliveries)
@@ -49,7 +60,7 @@ class HandoffServices:
         return cls(
             queues=queues,
             router=router,
-            escalations=Escalations(database=database, queues=queues, router=router),
+            escalations=Escalations(database=database, queues=queues, router=router, jobs=jobs),
             desk=AgentDesk(
                 database=database,
                 queues=queues,
@@ -75,4 +86,16 @@ class HandoffServices:
                 refund_limits=limits,
             ),
             payouts=RefundPayouts(business, updates) if isinstance(business, PaysRefunds) else None,
+            announcer=announcer,
+        )
+
+    def insights(self, database: Database, settings: Settings) -> QueueInsights:
+        """Applies the NLP analyses to the queues (in the process that runs the jobs)."""
+        return QueueInsights(
+            database=database,
+            settings=settings,
+            queues=self.queues,
+            router=self.router,
+            escalations=self.escalations,
+            announcer=self.announcer,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -89,6 +89,12 @@ class MessagePipeline:
         self._stale_after = stale_after
         self._turns = TurnLocks()
         self._late: set[asyncio.Future[None]] = set()
+        self._stored_listeners: list[Callable[[int], None]] = []
+
+    def on_customer_message(self, listener: Callable[[int], None]) -> None:
+        """Call `listener(message_id)` for every new customer message once it is stored
+        (NLP scores it in the background); it must return at once and never raise."""
+        self._stored_listeners.append(listener)
 
     @property
     def idle_after(self) -> timedelta:
@@ -106,6 +112,9 @@ class MessagePipeline:
         """Store `inbound` (idempotently) with its files; after this it is never lost."""
         started = time.perf_counter()
         stored, claimed = await self._store_inbound(inbound, attachments)
+        if stored.created:
+            for listener in self._stored_listeners:
+                listener(stored.message.id)
         return Accepted(inbound, stored, claimed, started)
 
     async def with_chosen_option(self, inbound: InboundMessage) -> InboundMessage:

@@ -281,6 +281,37 @@ class Settings(BaseSettings):
     s3_server_side_encryption: Literal["AES256", "aws:kms", ""] = "AES256"
     s3_kms_key_id: str = ""
 
+    # NLP (sentiment, complaint categories, summaries, priority), on this machine's CPU.
+    nlp_enabled: bool = Field(default=True, description="Score messages, summarise, classify.")
+    nlp_models_dir: Path = PROJECT_ROOT / "models" / "nlp"
+    sentence_model_path: str = Field(
+        default="", description="A sentence-embedding model directory; empty: packaged MiniLM."
+    )
+    summarizer_model_path: str = Field(
+        default="",
+        description="A local Hugging Face seq2seq model directory (distilbart, flan-t5) to "
+        "summarise with; empty: extractive summaries with the sentence model.",
+    )
+    nlp_backend: Literal["local", "comprehend"] = Field(
+        default="local", description="Sentiment and entities on this machine, or by Comprehend."
+    )
+    comprehend_region: str = "eu-west-2"
+    comprehend_endpoint_url: str = Field(default="", description="A Comprehend-compatible API.")
+    comprehend_language: str = "en"
+    # The background job queue: empty is a SQLite file under var/ (no server needed);
+    # redis://host:6379/0 uses Redis.
+    job_queue_url: str = ""
+    job_queue_name: str = "assistant-nlp"
+    # The app process runs the job worker itself; false when `python -m bot worker` runs it.
+    jobs_in_app: bool = True
+    job_workers: int = Field(default=1, ge=1, le=16)
+    # A conversation whose customer turns strongly negative is handed to a person.
+    auto_escalate_on_sentiment: bool = False
+    auto_escalate_score: float = Field(default=-0.6, ge=-1.0, le=0.0)
+    auto_escalate_messages: int = Field(
+        default=2, ge=1, description="Consecutive customer messages at or below the score."
+    )
+
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, url: str) -> str:

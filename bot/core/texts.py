@@ -52,6 +52,7 @@ class Text(enum.StrEnum):
     EMAIL_DEFAULT_SUBJECT = "email_default_subject"
     # People
     AGENT_JOINED = "agent_joined"
+    UPSET_HANDED_TO_PEOPLE = "upset_handed_to_people"
     SURVEY_INTRO = "survey_intro"
     SURVEY_UNDERSTOOD = "survey_understood"
     SURVEY_SOLVED = "survey_solved"
@@ -134,6 +135,10 @@ CATALOGUE: Mapping[Text, str] = {
     ),
     Text.EMAIL_DEFAULT_SUBJECT: "Your message",
     Text.AGENT_JOINED: "{agent} from our {team} team has joined the conversation.",
+    Text.UPSET_HANDED_TO_PEOPLE: (
+        "I'm sorry this has been so frustrating. I've asked our {team} team to take over; "
+        "someone will reply here as soon as they can."
+    ),
     Text.SURVEY_INTRO: (
         "Before you go, three quick statements. Reply with a number from 1 (disagree) to 5 (agree)."
     ),

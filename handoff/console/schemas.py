@@ -107,6 +107,24 @@ class InboxItem(HandoffView):
     vip: bool
     queue_name: str
     last_message: MessageView | None
+    # From the NLP analysis, once it has run.
+    priority: str | None = None
+    priority_reason: str | None = None
+
+
+class InsightView(BaseModel):
+    """What the NLP analysis worked out about the conversation, for the agent."""
+
+    summary: str
+    summary_backend: str
+    trend: str
+    recent_scores: list[float]
+    sentiment_score: float | None
+    category: str | None
+    category_confidence: float | None
+    priority: str
+    priority_reason: str
+    updated_at: str
 
 
 class Inbox(BaseModel):
@@ -190,6 +208,7 @@ class ConversationDetail(BaseModel):
     transcript: list[MessageView]
     understood: Understood
     sentiment_trend: list[SentimentPoint]
+    insight: InsightView | None = None
     complaints: list[ComplaintView]
     conversations: list[PastConversationView]
     notes: list[NoteView]

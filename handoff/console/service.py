@@ -15,6 +15,7 @@ from bot.core.models import Conversation, Customer
 from bot.core.rasa_client import RasaClient, RasaError
 from bot.core.store import audit, complaints, customers, history, understanding
 from bot.core.store.inbound import attachments_of
+from bot.nlp import store as nlp_store
 from handoff.console import schemas
 from handoff.console.customer_view import customer_panel, owned_conversation, refund_limit
 from handoff.console.views import (
@@ -22,6 +23,7 @@ from handoff.console.views import (
     complaint_view,
     handoff_fields,
     handoff_view,
+    insight_view,
     message_view,
     past_view,
     sentiment_trend,
@@ -131,7 +133,10 @@ class ConsoleReader:
     ) -> schemas.ConversationDetail:
         customer = await session.get_one(Customer, conversation.customer_id)
         messages = await history.customer_history(session=session, customer_id=customer.id)
-        files = await attachments_of(session=session, message_ids=[m.id for m in messages])
+        ids = [m.id for m in messages]
+        files = await attachments_of(session=session, message_ids=ids)
+        scored = await nlp_store.sentiments_of(session=session, message_ids=ids)
+        insight = await nlp_store.insight_of(session=session, conversation_id=conversation.id)
         filed = await complaints.complaints_for_customer(session=session, customer_id=customer.id)
         identities = await customers.identities_of(session=session, customer_id=customer.id)
         notes_on = await notes.notes_on(session=session, conversation_id=conversation.id)
@@ -151,9 +156,17 @@ class ConsoleReader:
                     for i in identities
                 ],
             ),
-            transcript=[message_view(m, files.get(m.id, ())) for m in reversed(messages)],
+            transcript=[
+                message_view(m, files.get(m.id, ()), scored.get(m.id)) for m in reversed(messages)
+            ],
             understood=schemas.Understood(**understood_in(messages, conversation.id)),
-            sentiment_trend=[schemas.SentimentPoint(**p) for p in sentiment_trend(messages, filed)],
+            sentiment_trend=[
+                schemas.SentimentPoint(**p)
+                for p in sentiment_trend(
+                    [m for m in messages if m.conversation_id == conversation.id], scored
+                )
+            ],
+            insight=insight_view(insight),
             complaints=[complaint_view(c) for c in filed],
             conversations=[past_view(p, current=conversation.id) for p in recent],
             notes=[
@@ -173,12 +186,15 @@ class ConsoleReader:
         customer = await session.get_one(Customer, conversation.customer_id)
         latest = await history.customer_history(session=session, customer_id=customer.id, limit=1)
         files = await attachments_of(session=session, message_ids=[m.id for m in latest])
+        insight = await nlp_store.insight_of(session=session, conversation_id=conversation.id)
         return schemas.InboxItem(
             **handoff_fields(handoff),
             customer=customer.display_name or customer.email or customer.phone or "Visitor",
             vip=customer.is_vip,
             queue_name=self._queues.get(handoff.queue).name,
             last_message=message_view(latest[0], files.get(latest[0].id, ())) if latest else None,
+            priority=insight.priority.value if insight else None,
+            priority_reason=insight.priority_reason if insight else None,
         )
 
     async def _catch_up_understanding(self, conversations: list[Conversation]) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.core.models import Attachment, Complaint, Direction, Message
+from bot.nlp.models import ConversationInsight, MessageSentiment
 from handoff.console import schemas
 from handoff.models import Agent, Handoff
 from handoff.store.console import PastConversation
@@ -61,7 +62,11 @@ def attachment_view(attachment: Attachment) -> schemas.AttachmentView:
     )
 
 
-def message_view(message: Message, files: Sequence[Attachment] = ()) -> schemas.MessageView:
+def message_view(
+    message: Message,
+    files: Sequence[Attachment] = (),
+    sentiment: MessageSentiment | None = None,
+) -> schemas.MessageView:
     """A message of the transcript, with what the assistant understood of it (not our own
     markers such as "for the agent") and the files that came with it."""
     outbound = message.direction is Direction.OUTBOUND
@@ -77,7 +82,7 @@ def message_view(message: Message, files: Sequence[Attachment] = ()) -> schemas.
         intent=understanding.get("intent"),
         confidence=understanding.get("confidence"),
         entities=understanding.get("entities") or [],
-        sentiment=message.payload.get("sentiment"),
+        sentiment={"label": sentiment.label, "score": sentiment.score} if sentiment else None,
         attachments=[attachment_view(f) for f in files],
     )
 
@@ -99,19 +104,35 @@ def understood_in(history: list[Message], conversation_id: int) -> dict[str, Any
     return {"intents": list(dict.fromkeys(intents)), "slots": slots}
 
 
-def sentiment_trend(history: list[Message], complaints: list[Complaint]) -> list[dict[str, Any]]:
-    """Sentiment scores over time, oldest first (empty until the NLP services fill them)."""
+def sentiment_trend(
+    history: list[Message], scored: dict[int, MessageSentiment]
+) -> list[dict[str, Any]]:
+    """The customer's sentiment over time in these messages, oldest first (empty until the
+    NLP jobs have scored them)."""
     points = [
-        {"at": m.created_at.isoformat(), "score": float(m.payload["sentiment"]["score"])}
+        {"at": m.created_at.isoformat(), "score": round(scored[m.id].score, 3)}
         for m in history
-        if isinstance(m.payload.get("sentiment"), dict)
-        and isinstance(m.payload["sentiment"].get("score"), int | float)
-    ] + [
-        {"at": c.created_at.isoformat(), "score": c.sentiment_score}
-        for c in complaints
-        if c.sentiment_score is not None
+        if m.id in scored
     ]
     return sorted(points, key=lambda point: point["at"])
+
+
+def insight_view(insight: ConversationInsight | None) -> schemas.InsightView | None:
+    """The NLP analysis of a conversation as the console shows it."""
+    if insight is None:
+        return None
+    return schemas.InsightView(
+        summary=insight.summary,
+        summary_backend=insight.summary_backend,
+        trend=insight.trend,
+        recent_scores=[float(s) for s in insight.recent_scores],
+        sentiment_score=insight.sentiment_score,
+        category=insight.category,
+        category_confidence=insight.category_confidence,
+        priority=insight.priority.value,
+        priority_reason=insight.priority_reason,
+        updated_at=insight.updated_at.isoformat(),
+    )
 
 
 def past_view(past: PastConversation, *, current: int) -> schemas.PastConversationView:

@@ -99,3 +99,30 @@ async def latest_complaint_in(*, session: AsyncSession, conversation_id: int) ->
         .order_by(Complaint.id.desc())
         .limit(1)
     )
+
+
+def record_analysis(
+    *,
+    session: AsyncSession,
+    complaint: Complaint,
+    summary: str,
+    sentiment_label: str | None,
+    sentiment_score: float | None,
+    priority: Priority,
+    reason: str,
+) -> None:
+    """Keep the NLP analysis of a complaint: summary, sentiment and priority (audited when
+    the priority changes)."""
+    complaint.summary = summary
+    complaint.sentiment_label = sentiment_label
+    complaint.sentiment_score = sentiment_score
+    if complaint.priority != priority:
+        audit.record(
+            session=session,
+            actor="nlp",
+            action="complaint.priority_changed",
+            entity_type="complaint",
+            entity_id=complaint.case_id,
+            details={"from": complaint.priority.value, "to": priority.value, "reason": reason},
+        )
+        complaint.priority = priority

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.core.models import Complaint, Direction, Message
+from bot.core.models import Direction, Message
+from bot.nlp.models import MessageSentiment
 from handoff.console.views import sentiment_trend, understood_in
 
 
@@ -42,10 +43,18 @@ def test_intents_in_order_and_the_latest_slots_of_this_conversation() -> None:
 
 
 def test_the_sentiment_trend_is_empty_until_scored_then_oldest_first() -> None:
-    assert sentiment_trend([_message(1, 0, "greet", {})], []) == []
-    scored = [
-        _message(1, 5, None, {"sentiment": {"score": -0.7, "label": "negative"}}),
-        _message(1, 1, None, {"sentiment": {"score": None}}),
+    later, earlier, unscored = (
+        _message(1, 5, None, {}),
+        _message(1, 1, None, {}),
+        _message(1, 3, None, {}),
+    )
+    later.id, earlier.id, unscored.id = 3, 1, 2
+    assert sentiment_trend([later, earlier, unscored], {}) == []
+    scored = {
+        3: MessageSentiment(message_id=3, label="negative", score=-0.7),
+        1: MessageSentiment(message_id=1, label="neutral", score=-0.04),
+    }
+    assert [p["score"] for p in sentiment_trend([later, earlier, unscored], scored)] == [
+        -0.04,
+        -0.7,
     ]
-    complaint = Complaint(created_at=datetime(2026, 11, 22, 9, 3, tzinfo=UTC), sentiment_score=-0.4)
-    assert [p["score"] for p in sentiment_trend(scored, [complaint])] == [-0.4, -0.7]

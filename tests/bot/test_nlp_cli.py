@@ -1,0 +1,92 @@
+"""`python -m bot nlp ...` as a user runs it: a process, stdin and stdout, files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.core.settings import PROJECT_ROOT
+
+CFPB = PROJECT_ROOT.parent / "shared" / "data" / "cfpb_complaints_train.csv"
+
+
+def _nlp(
+    *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "nlp", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+        check=False,
+    )
+
+
+def test_sentiment_reads_lines_and_writes_one_json_object_per_line() -> None:
+    lines = ["my parcel is lost AGAIN, worst company ever", "what time do you open?", "thanks!!"]
+    done = _nlp("sentiment", stdin="\n".join(lines) + "\n")
+    assert done.returncode == 0, done.stderr
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [a["label"] for a in answers] == ["negative", "neutral", "positive"]
+    assert all(set(a) == {"label", "score"} and -1 <= a["score"] <= 1 for a in answers)
+
+
+def _small_csv(path: Path, rows: int) -> Path:
+    """`rows` CFPB narratives of three products, under other column names."""
+    wanted = {"Mortgage": 0, "Student loan": 0, "Debt collection": 0}
+    with CFPB.open(encoding="utf-8", newline="") as source, path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["narrative", "team"])
+        for row in csv.DictReader(source):
+            product = row["Product"]
+            if product in wanted and wanted[product] < rows // 3:
+                wanted[product] += 1
+                writer.writerow([row["Consumer complaint narrative"], product])
+    return path
+
+
+def test_train_on_any_csv_then_categorize_in_input_order(tmp_path: Path) -> None:
+    data = _small_csv(tmp_path / "complaints.csv", 150)
+    env = {"NLP_MODELS_DIR": str(tmp_path / "models")}
+    trained = _nlp(
+        "train-categories",
+        "--csv",
+        str(data),
+        "--text-column",
+        "narrative",
+        "--label-column",
+        "team",
+        env=env,
+    )
+    assert trained.returncode == 0, trained.stderr
+    assert "TF-IDF" in trained.stdout
+    assert (tmp_path / "models" / "categories.joblib").exists()
+
+    done = _nlp("categorize", "--input", str(data), "--text-column", "narrative", env=env)
+    assert done.returncode == 0, done.stderr
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    with data.open(encoding="utf-8", newline="") as handle:
+        truth = [row["team"] for row in csv.DictReader(handle)]
+    assert len(answers) == len(truth)
+    assert {a["category"] for a in answers} <= {"Mortgage", "Student loan", "Debt collection"}
+    right = sum(a["category"] == t for a, t in zip(answers, truth, strict=True))
+    assert right / len(truth) > 0.8  # its own training rows
+    assert all(0 < a["confidence"] <= 1 for a in answers)
+
+
+def test_a_wrong_column_or_no_model_is_a_clear_error(tmp_path: Path) -> None:
+    data = _small_csv(tmp_path / "complaints.csv", 9)
+    env = {"NLP_MODELS_DIR": str(tmp_path / "empty")}
+    missing = _nlp("categorize", "--input", str(data), env=env)
+    assert missing.returncode == 1
+    assert "train one with `python -m bot nlp train-categories`" in missing.stderr
+    wrong = _nlp("train-categories", "--csv", str(data), "--text-column", "body", env=env)
+    assert wrong.returncode == 1
+    assert "body" in wrong.stderr and "narrative" in wrong.stderr
