@@ -15,6 +15,7 @@ import structlog
 from bot.core.db import Database
 from bot.core.models import Complaint, Direction, Message
 from bot.core.settings import Settings
+from bot.core.store import audit
 from bot.core.store import complaints as complaint_store
 from bot.nlp import context as conversation_context
 from bot.nlp import store
@@ -239,6 +240,22 @@ class Analyser:
                 category_confidence=analysis.category.confidence if analysis.category else None,
                 priority=analysis.priority.priority,
                 priority_reason=analysis.priority.reason,
+            )
+            # Audited: the record of what the agent was shown, and the change that makes
+            # open consoles reload.
+            audit.record(
+                session=session,
+                actor="nlp",
+                action="conversation.analysed",
+                entity_type="conversation",
+                entity_id=found.conversation.public_id,
+                details={
+                    "priority": analysis.priority.priority.value,
+                    "reason": analysis.priority.reason,
+                    "category": analysis.category.category if analysis.category else None,
+                    "trend": trend.direction,
+                    "summary_backend": analysis.summary.backend,
+                },
             )
             for filed in found.complaints:
                 complaint_store.record_analysis(

@@ -192,7 +192,7 @@ class _Blank(dict[str, object]):
 
 
 def _who(customer: Customer, conversation: Conversation) -> str:
-    name = customer.display_name or "unknown name"
+    name = customer.display_name or "not identified"
     ref = conversation.verified_customer_ref or customer.external_ref
     who = f"{name} ({ref})" if ref else name
     if customer.is_vip:

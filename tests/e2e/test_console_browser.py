@@ -88,6 +88,9 @@ async def test_an_agent_handles_a_conversation_in_the_console(
             "request_human"
         )
         await expect(page.locator("#context")).to_contain_text("Intents: request_human")
+        # The background analysis arrives by itself: summary, priority and why.
+        await expect(page.locator("#insight")).to_contain_text("Priority: normal", timeout=30_000)
+        await expect(page.locator("#summary")).to_contain_text("handed to people")
         # An open conversation is audited when viewed, and that is not a change that makes
         # the console reload it again (and audit again, for ever). Once the reload that
         # showed it has finished, the server's event stream goes a whole heartbeat without
