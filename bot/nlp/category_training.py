@@ -45,7 +45,6 @@ EMBEDDING_C = 3.0
 NEIGHBOURS = 25
 COMBINER_C = 0.03
 PROBABILITY_FLOOR = 1e-3
-COSINE = "cosine"
 FOLDS = 5
 # The word vocabulary keeps n-grams seen in at least two narratives, as the baseline does;
 # a very small training set keeps them all, or nothing would be left.
@@ -83,8 +82,8 @@ def word_tfidf(rows: int) -> TfidfVectorizer:
 
 
 def char_tfidf(rows: int) -> TfidfVectorizer:
-    """TF-IDF of 2-5 characters inside words: catches spellings and word forms that whole
-    words miss ("pmt", "mortgages", "re-aged")."""
+    """TF-IDF of 2-5 characters inside words: catches the word forms and misspellings that
+    whole words miss."""
     min_df = MIN_DF + 1 if rows >= SMALL_DATA_ROWS else 1
     return TfidfVectorizer(sublinear_tf=True, analyzer="char_wb", ngram_range=(2, 5), min_df=min_df)
 

@@ -52,9 +52,7 @@ CLEAR_NARRATIVES = {
 @pytest.fixture(scope="module")
 def cfpb_rows() -> tuple[list[str], list[str]]:
     """Every narrative of the CFPB file with its product."""
-    return read_labelled_csv(
-        CFPB_CSV, text_column=CFPB_TEXT_COLUMN, label_column=CFPB_LABEL_COLUMN
-    )
+    return read_labelled_csv(CFPB_CSV, text_column=CFPB_TEXT_COLUMN, label_column=CFPB_LABEL_COLUMN)
 
 
 @pytest.fixture(scope="module")
