@@ -28,8 +28,7 @@ from bot.nlp.categories import (
     CFPB_TEXT_COLUMN,
     CategoryModel,
     model_file,
-    read_labelled_csv,
-    train_categories,
+    train_from_csv,
 )
 from bot.nlp.embeddings import sentence_encoder
 from bot.nlp.sentiment import DATA_DIR, HELDOUT_FILE, evaluate_sentiment, load_or_train
@@ -101,18 +100,18 @@ def train_category_model(settings: Settings, args: argparse.Namespace) -> int:
     target = model_file(settings.nlp_models_dir)
     if args.if_missing and target.exists():
         return 0
+    print(f"Training the complaint categories on {args.csv}...")
     try:
-        texts, labels = read_labelled_csv(
-            args.csv, text_column=args.text_column, label_column=args.label_column
-        )
-        print(f"Training the complaint categories on {len(texts)} rows of {args.csv}...")
-        model, report = train_categories(
-            texts, labels, encoder=sentence_encoder(settings.sentence_model_path)
+        report = train_from_csv(
+            args.csv,
+            settings.nlp_models_dir,
+            text_column=args.text_column,
+            label_column=args.label_column,
+            encoder=sentence_encoder(settings.sentence_model_path),
         )
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    model.save(target)
     print(*report.lines(), f"saved: {target}", sep="\n")
     return 0
 

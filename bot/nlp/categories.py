@@ -22,7 +22,7 @@ import joblib
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
-from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+from threadpoolctl import threadpool_limits
 
 from bot.core.settings import PROJECT_ROOT
 from bot.nlp.category_training import StackedClassifier, baseline_predictions, embed, fit_stack
