@@ -22,13 +22,6 @@ import time
 from pathlib import Path
 
 import httpx
-from bot.nlp.categories import (
-    CFPB_CSV,
-    CFPB_LABEL_COLUMN,
-    CFPB_TEXT_COLUMN,
-    read_labelled_csv,
-    train_categories,
-)
 
 from bench import common
 from bench.common import percentile_ms
@@ -38,6 +31,13 @@ from bot.core.settings import Settings
 from bot.core.store.inbound import StoredInbound, record_inbound
 from bot.core.store.outbound import record_outbound
 from bot.nlp.analysis import Analyser, Analysis, NlpModels, ScoredMessage
+from bot.nlp.categories import (
+    CFPB_CSV,
+    CFPB_LABEL_COLUMN,
+    CFPB_TEXT_COLUMN,
+    read_labelled_csv,
+    train_categories,
+)
 from bot.nlp.context import gather
 from bot.nlp.embeddings import sentence_encoder
 from bot.nlp.jobs import NlpJobs

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.nlp.categories import model_file
 from sqlalchemy import select
 
 from bot.core.db import Database
@@ -15,6 +14,7 @@ from bot.core.models import AuditEvent, Channel, Complaint, Conversation, Priori
 from bot.core.settings import Settings
 from bot.core.store import complaints
 from bot.nlp.analysis import Analyser, NlpModels
+from bot.nlp.categories import model_file
 from bot.nlp.models import ConversationInsight, MessageSentiment
 from tests.support.store import answer, receive
 
