@@ -110,15 +110,12 @@ async def gather(*, session: AsyncSession, conversation_id: int) -> Conversation
             .order_by(Message.created_at, Message.id)
         )
     )
-    scores = dict(
-        (
-            await session.execute(
-                select(MessageSentiment.message_id, MessageSentiment.score).where(
-                    MessageSentiment.conversation_id == conversation_id
-                )
-            )
-        ).tuples()
+    score_rows = await session.execute(
+        select(MessageSentiment.message_id, MessageSentiment.score).where(
+            MessageSentiment.conversation_id == conversation_id
+        )
     )
+    scores = {message_id: score for message_id, score in score_rows}
     complaints = list(
         await session.scalars(select(Complaint).where(Complaint.conversation_id == conversation_id))
     )
