@@ -281,7 +281,13 @@ class Analyser:
 
 
 def _scorable(message: Message) -> bool:
-    return message.direction is Direction.INBOUND and bool(conversation_context.words_of(message))
+    # A button click ("/inform{...}", shown as "Refund") says what was chosen, not how the
+    # customer feels: only typed or spoken words are scored.
+    return (
+        message.direction is Direction.INBOUND
+        and not message.text.startswith("/")
+        and bool(conversation_context.words_of(message))
+    )
 
 
 def _chosen_category(found: conversation_context.ConversationContext) -> str | None:

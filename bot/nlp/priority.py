@@ -57,7 +57,8 @@ def _signs(inputs: PriorityInputs) -> list[tuple[int, str]]:
     trend = inputs.trend
     current = trend.current
     if current is not None and current <= NEGATIVE_BELOW:
-        add = 2 if current <= STRONGLY_NEGATIVE else 1
+        # Strongly negative is enough on its own to be served ahead of calm customers.
+        add = 3 if current <= STRONGLY_NEGATIVE else 1
         if trend.direction == "worsening":
             signs.append((add + 1, f"{trend.feeling} and worsening"))
         else:

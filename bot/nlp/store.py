@@ -85,8 +85,7 @@ async def unscored_customer_messages(
             Message.direction == Direction.INBOUND,
             Message.created_at >= since,
             Message.text != "",
-            # A button's payload ("/inform{...}"): scored by its title when its job runs,
-            # not worth a sweep.
+            # A button's payload ("/inform{...}") is never scored.
             Message.text.not_like("/%"),
             MessageSentiment.message_id.is_(None),
         )

@@ -234,7 +234,9 @@ def transcript_identifiers(utterances: Sequence[Utterance], facts: Facts) -> lis
     labels = [f"{kind} {value}" for kind, value in known.items()]
     seen = {_identity(value) for value in known.values()}
     per_kind: Counter[str] = Counter()
-    text = "\n".join(mask_sensitive(u.text) for u in utterances)
+    # The assistant's own prompts hold examples ("for example ORD-482913"); what it really
+    # issued (case IDs) is in the facts.
+    text = "\n".join(mask_sensitive(u.text) for u in utterances if u.speaker != "assistant")
     for kind, label in _identifiers_in(text):
         key = _identity(label)
         if key not in seen and per_kind[kind] < PER_KIND:

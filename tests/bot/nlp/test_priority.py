@@ -43,3 +43,9 @@ def test_negative_alone_is_not_enough_for_high() -> None:
     decision = decide_priority(PriorityInputs(trend_of([-0.3, -0.35])))
     assert decision.priority is Priority.NORMAL
     assert decision.reason == "negative"
+
+
+def test_strongly_negative_alone_is_high() -> None:
+    decision = decide_priority(PriorityInputs(trend_of([-0.9, -0.7, -0.95])))
+    assert decision.priority is Priority.HIGH
+    assert decision.reason == "strongly negative"

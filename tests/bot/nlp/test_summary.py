@@ -109,7 +109,11 @@ def test_identifiers_from_the_transcript_once_each() -> None:
     found = transcript_identifiers(
         [
             Utterance(C, "order 55123 was £1,249.00 and order ORD-10042 was 49.99 GBP"),
-            Utterance(A, "ord-10042 shipped 2026-05-03; refund of £1,249.00 due May 10th, 2026"),
+            Utterance(
+                "agent", "ord-10042 shipped 2026-05-03; refund of £1,249.00 due May 10th, 2026"
+            ),
+            # The assistant's prompts hold examples, not this customer's identifiers.
+            Utterance(A, "Do you have an order number (for example ORD-482913)?"),
             Utterance(C, "case cmp-7k3q9, letter dated 12/05/2026, card 4242 4242 4242 4242"),
         ],
         Facts(identifiers={"order": "ORD-10042", "amount": "£1249.00"}),
