@@ -74,12 +74,27 @@ class SentenceEncoder:
                 from transformers.utils import logging as hf_logging
 
                 hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-                torch.set_num_threads(max(1, torch.get_num_threads()))
+                if _cpu_threads:
+                    torch.set_num_threads(_cpu_threads)
                 tokenizer = AutoTokenizer.from_pretrained(str(self.model_path))
                 model = AutoModel.from_pretrained(str(self.model_path))
                 model.eval()
                 self._loaded = (tokenizer, model)
             return self._loaded
+
+
+# None: torch's default (every core), right for training and batch commands.
+_cpu_threads: int | None = None
+
+
+def limit_cpu_threads(threads: int) -> None:
+    """Run the models of this process on at most `threads` CPU threads (from their load on).
+
+    In the app they share the CPU with the event loop that answers customers (and, on a
+    small machine, with Rasa): one thread scores a message in milliseconds and leaves the
+    other cores to the answers."""
+    global _cpu_threads
+    _cpu_threads = threads
 
 
 @lru_cache(maxsize=4)

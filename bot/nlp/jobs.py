@@ -27,6 +27,7 @@ from bot.core.models import utcnow
 from bot.core.settings import Settings
 from bot.nlp import store
 from bot.nlp.analysis import Analyser
+from bot.nlp.embeddings import limit_cpu_threads
 
 log = structlog.get_logger("bot.nlp.jobs")
 T = TypeVar("T")
@@ -125,6 +126,7 @@ class NlpJobs:
         )
         self._safely(self._sweep_now)
         if in_app:
+            limit_cpu_threads(1)
             self._consumer.start()
         else:
             self._consumer.run()  # blocks; huey handles SIGINT/SIGTERM (finish, then stop)
