@@ -23,6 +23,8 @@ from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from bench import common
 from bench.common import percentile_ms
 from bot.core.db import Database
@@ -127,7 +129,7 @@ async def answer(database: Database, to: StoredInbound, text: str) -> None:
 async def worker_throughput(tmp: Path, texts: list[str]) -> None:
     """Messages per second through the queue and the worker, results stored."""
     url = f"sqlite+aiosqlite:///{tmp / 'worker.db'}"
-    migrate(url)
+    await asyncio.to_thread(migrate, url)
     settings = Settings(var_dir=tmp, database_url=url)
     database = Database(url)
     stored = [await receive(database, f"+4477009{i:05d}", t) for i, t in enumerate(texts)]
@@ -152,7 +154,7 @@ async def worker_throughput(tmp: Path, texts: list[str]) -> None:
 async def summary_latency(tmp: Path) -> None:
     """A 30-message conversation: the summary alone, and the whole analysis."""
     url = f"sqlite+aiosqlite:///{tmp / 'summary.db'}"
-    migrate(url)
+    await asyncio.to_thread(migrate, url)
     database = Database(url)
     for text in CONVERSATION:
         stored = await receive(database, "+447700900555", text)
@@ -197,7 +199,7 @@ def category_figures() -> None:
 async def stack_memory(tmp: Path) -> None:
     """RSS of each process of the running stack after the NLP models were loaded."""
     settings = common.local_settings(tmp)
-    model = common.prepare(settings)
+    model = await asyncio.to_thread(common.prepare, settings)
     with common.running(assistant_specs(settings, model=model)) as supervisor:
         async with httpx.AsyncClient(timeout=60) as http:
             token = await common.webchat_token(http, settings.app_url)
