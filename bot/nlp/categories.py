@@ -29,7 +29,11 @@ from bot.nlp.category_training import StackedClassifier, baseline_predictions, e
 from bot.nlp.embeddings import SentenceEncoder, packaged_model_path, sentence_encoder
 from bot.nlp.results import CategoryPrediction
 
-CFPB_CSV = PROJECT_ROOT.parent / "shared" / "data" / "cfpb_complaints_train.csv"
+SHARED_CFPB_CSV = PROJECT_ROOT.parent / "shared" / "data" / "cfpb_complaints_train.csv"
+# A stratified 1,200-row sample kept in the project (data/categories/README.md): what the
+# tests and a machine without the shared folder train on.
+SAMPLE_CFPB_CSV = PROJECT_ROOT / "data" / "categories" / "cfpb_sample.csv"
+CFPB_CSV = SHARED_CFPB_CSV if SHARED_CFPB_CSV.exists() else SAMPLE_CFPB_CSV
 CFPB_TEXT_COLUMN = "Consumer complaint narrative"
 CFPB_LABEL_COLUMN = "Product"
 MODEL_FILE = "categories.joblib"
