@@ -92,6 +92,18 @@ class NlpModels:
                 self._categories = CategoryModel.load(path)
             return self._categories
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the sentiment scorer and the summariser are loaded."""
+        return self._sentiment is not None and self._summarizer is not None
+
+    def warm_up(self) -> None:
+        """Load every model now, so that the first customer's message does not wait for it."""
+        scorer = self.sentiment()
+        scorer.score(["Thanks, that helps."])  # the first call also builds the tokenizer's caches
+        self.categories()
+        self.summarizer()
+
     def summarizer(self) -> Summarizer:
         """Extractive, or the seq2seq model named by SUMMARIZER_MODEL_PATH."""
         with self._lock:
@@ -147,6 +159,10 @@ class Analyser:
         self.database = database
         self._models = models
         self._listeners = list(listeners)
+
+    def warm_up(self) -> None:
+        """Load the process's models (blocking; call it from a thread)."""
+        self._models.warm_up()
 
     def add_listener(self, listener: AnalysisListener) -> None:
         """Tell `listener` about every result from now on."""

@@ -14,6 +14,7 @@ threads, off that loop.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Coroutine
 from datetime import timedelta
 from pathlib import Path
@@ -128,7 +129,13 @@ class NlpJobs:
         if in_app:
             limit_cpu_threads(1)
             self._consumer.start()
+            # Loading in the background at start, not with the first job: that job would
+            # otherwise take seconds, and importing torch holds the interpreter meanwhile.
+            threading.Thread(
+                target=_warm_up, args=(analyser,), name="nlp-warm-up", daemon=True
+            ).start()
         else:
+            _warm_up(analyser)
             self._consumer.run()  # blocks; huey handles SIGINT/SIGTERM (finish, then stop)
 
     def stop(self) -> None:
@@ -183,3 +190,11 @@ class NlpJobs:
             log.warning(
                 "nlp_job_not_queued", job=getattr(function, "__name__", "?"), error=str(error)
             )
+
+
+def _warm_up(analyser: Analyser) -> None:
+    # A model that cannot load now fails its jobs later, with retries and a clear log there.
+    try:
+        analyser.warm_up()
+    except Exception as error:
+        log.warning("nlp_models_not_loaded", error=str(error))

@@ -90,7 +90,8 @@ async def webchat_app(
         rasa_url=f"http://127.0.0.1:{free_port()}",
         action_server_url=f"http://127.0.0.1:{free_port()}",
         retry_interval_seconds=60.0,
-        **updates,
+        # The NLP models would load in this process on the first message: off unless asked.
+        **({"nlp_enabled": False} | updates),
     )
     async with serving(settings):
         yield WebchatApp(settings, database)

@@ -77,6 +77,24 @@ async def worker(
         await asyncio.to_thread(jobs.stop)
 
 
+async def test_the_models_load_when_the_worker_starts_not_with_the_first_job(
+    tmp_path: Path, database: Database, database_url: str
+) -> None:
+    settings = _settings(tmp_path, database_url)
+    models = NlpModels(settings)
+    jobs = NlpJobs(settings)
+    jobs.serve(Analyser(database, models), asyncio.get_running_loop(), in_app=True)
+    try:
+
+        async def loaded() -> bool:
+            return models.loaded
+
+        assert not models.loaded  # serving returned at once, the loading goes on behind
+        await _until(loaded)
+    finally:
+        await asyncio.to_thread(jobs.stop)
+
+
 async def test_a_job_queued_by_another_process_is_run_by_the_worker(
     tmp_path: Path, database: Database, database_url: str, worker: Callable[..., NlpJobs]
 ) -> None:
