@@ -299,7 +299,7 @@ class Settings(BaseSettings):
     comprehend_endpoint_url: str = Field(default="", description="A Comprehend-compatible API.")
     comprehend_language: str = "en"
     # The background job queue: empty is a SQLite file under var/ (no server needed);
-    # redis://host:6379/0 uses Redis.
+    # redis://host:6379/0 uses Redis, amqp://user:password@host:5672/%2F RabbitMQ.
     job_queue_url: str = ""
     job_queue_name: str = "assistant-nlp"
     # The app process runs the job worker itself; false when `python -m bot worker` runs it.

@@ -1,5 +1,6 @@
 """The NLP background jobs, on huey: a SQLite file under var/ by default (no server; the app
-and the action server share it), Redis in production (JOB_QUEUE_URL=redis://...).
+and the action server share it), Redis or RabbitMQ in production (JOB_QUEUE_URL=redis://...
+or amqp://...).
 
 Jobs are triggers, not the record: the message or complaint is stored before its job is
 queued, and a sweep (at start and every five minutes) queues again whatever has no result
@@ -51,9 +52,14 @@ def build_huey(settings: Settings) -> Huey:
         return SqliteHuey(name, filename=str(path), results=False)
     if url.startswith(("redis://", "rediss://", "unix://")):
         return RedisHuey(name, url=url, results=False)
+    if url.startswith(("amqp://", "amqps://")):
+        from bot.nlp.rabbitmq_queue import RabbitMQHuey
+
+        return RabbitMQHuey(name, url=url, results=False)
     raise JobQueueConfigError(
-        "JOB_QUEUE_URL must be empty (a SQLite file under var/) or a Redis URL such as "
-        f"redis://localhost:6379/0; got {url.split(':', 1)[0]}:..."
+        "JOB_QUEUE_URL must be empty (a SQLite file under var/), a Redis URL such as "
+        "redis://localhost:6379/0 or a RabbitMQ URL such as amqp://user:password@host:5672/%2F; "
+        f"got {url.split(':', 1)[0]}:..."
     )
 
 

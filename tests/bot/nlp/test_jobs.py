@@ -20,6 +20,8 @@ from bot.nlp.models import ConversationInsight, MessageSentiment
 from tests.support.store import receive
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+# The brokers running on the test machine, as production would name them.
+BROKERS = {"redis": "redis://127.0.0.1:6379/0", "rabbitmq": "amqp://guest:guest@127.0.0.1:5672/%2F"}
 
 
 def _settings(tmp_path: Path, database_url: str, **updates: object) -> Settings:
@@ -131,11 +133,13 @@ async def _has(database: Database, count: int) -> bool:
     return await _scored_count(database) >= count
 
 
+@pytest.mark.parametrize("broker", ["sqlite", "rabbitmq"])
 async def test_a_failed_analysis_is_retried(
-    tmp_path: Path, database: Database, database_url: str, worker: Callable[..., NlpJobs]
+    broker: str, database: Database, worker: Callable[..., NlpJobs]
 ) -> None:
     listener = Recorder(failures=1)
-    jobs = worker(listener)
+    queue = {"job_queue_url": BROKERS.get(broker, ""), "job_queue_name": uuid.uuid4().hex}
+    jobs = worker(listener, **queue)
     message = await receive(database, text="My refund for order 40012 never arrived.")
     await asyncio.to_thread(jobs.analyse_conversation, message.conversation.id)
 
@@ -158,14 +162,19 @@ async def test_the_sweep_scores_customer_messages_whose_job_was_lost(
     await _until(lambda: _has(database, 2))
 
 
-async def test_jobs_run_through_redis(
-    tmp_path: Path, database: Database, database_url: str, worker: Callable[..., NlpJobs]
+@pytest.mark.parametrize("broker", list(BROKERS))
+async def test_jobs_run_through_a_broker(
+    broker: str,
+    tmp_path: Path,
+    database: Database,
+    database_url: str,
+    worker: Callable[..., NlpJobs],
 ) -> None:
-    redis = {"job_queue_url": "redis://127.0.0.1:6379/0", "job_queue_name": uuid.uuid4().hex}
-    jobs = worker(**redis)
+    queue = {"job_queue_url": BROKERS[broker], "job_queue_name": uuid.uuid4().hex}
+    jobs = worker(**queue)
     message = await receive(database, text="Brilliant, sorted in two minutes, thank you!")
     await asyncio.to_thread(
-        NlpJobs(_settings(tmp_path, database_url, **redis)).score_message, message.message.id
+        NlpJobs(_settings(tmp_path, database_url, **queue)).score_message, message.message.id
     )
     await _until(lambda: _scored_count(database))
     async with database.session() as session:
@@ -175,4 +184,4 @@ async def test_jobs_run_through_redis(
 
 def test_an_unknown_job_queue_url_is_refused_clearly(tmp_path: Path) -> None:
     with pytest.raises(JobQueueConfigError, match="JOB_QUEUE_URL must be empty"):
-        NlpJobs(Settings(var_dir=tmp_path, job_queue_url="amqp://guest@localhost"))
+        NlpJobs(Settings(var_dir=tmp_path, job_queue_url="kafka://localhost:9092"))
