@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import difflib
 import shutil
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from bot.nlp.sentiment import (
     SentimentModel,
     evaluate_sentiment,
     load_or_train,
+    read_messages,
+    training_files,
 )
 
 MODELS = PROJECT_ROOT / "models" / "nlp"
@@ -62,6 +65,24 @@ def test_scores_are_signed_and_empty_text_is_neutral(model: SentimentModel) -> N
     assert model.score([]) == []
 
 
+def test_sarcastic_idioms_are_negative_though_their_words_are_kind(
+    model: SentimentModel,
+) -> None:
+    # None of these is in the labelled data; VADER alone calls none of them negative.
+    sarcastic = [
+        "cheers for nothing, mate",
+        "Thank you for nothing. Closing my account tomorrow.",
+        "fast delivery said nobody ever",
+        "Yeah, right. 'Dispatched today.'",
+        "oh wonderful 🙄",
+    ]
+    assert [s.label for s in model.score(sarcastic)] == ["negative"] * len(sarcastic)
+    assert all(model.lexicon.sentiment(t).label != "negative" for t in sarcastic)
+    # The same kind words, meant: still positive.
+    kind = ["cheers for sorting that so fast", "Thank you for everything, all fixed now."]
+    assert [s.label for s in model.score(kind)] == ["positive", "positive"]
+
+
 def test_beats_the_lexicon_on_the_held_out_messages(model: SentimentModel) -> None:
     report = evaluate_sentiment(model, DATA_DIR / HELDOUT_FILE)
     assert report.messages >= 300
@@ -86,3 +107,16 @@ def test_retrains_when_the_labelled_data_changes(tmp_path: Path) -> None:
     with (data / "train_chat_sms.csv").open("a", encoding="utf-8") as handle:
         handle.write("the new app update is lovely,positive,chat,positive\n")
     assert load_or_train(tmp_path / "models", encoder, data).digest != first.digest
+
+
+def test_no_training_message_is_a_near_copy_of_a_held_out_one() -> None:
+    held_out, _ = read_messages([DATA_DIR / HELDOUT_FILE])
+    training, _ = read_messages(training_files())
+    near: list[tuple[str, str]] = []
+    for other in held_out:
+        matcher = difflib.SequenceMatcher(b=other.lower())
+        for text in training:
+            matcher.set_seq1(text.lower())
+            if matcher.real_quick_ratio() >= 0.8 and matcher.ratio() >= 0.8:
+                near.append((text, other))
+    assert near == []
