@@ -39,6 +39,7 @@ from handoff.console.views import agent_view, complaint_view, handoff_view
 from handoff.deps import ConsoleDep, DeskDep, SignInDep, WatcherDep
 from handoff.desk import AlreadyTaken, NoSuchHandoff, NotInYourQueues
 from handoff.live import InboxWatcher
+from handoff.models import AgentStatus
 from handoff.store.agent_actions import AgentUnavailable, HandoffNotYours
 
 router = APIRouter(prefix="/agent", tags=["agents"])
@@ -109,9 +110,11 @@ async def login(
 
 
 @router.post("/logout", status_code=204)
-async def logout(agent: CurrentAgent, sign_in: SignInDep) -> Response:
-    """Sign out: this token, and every other of the agent's, is refused from now on, by
-    every app instance."""
+async def logout(agent: CurrentAgent, sign_in: SignInDep, desk: DeskDep) -> Response:
+    """Sign out: the agent goes offline (their conversations go back to their queues, for
+    others to take), and this token, and every other of the agent's, is refused from now on,
+    by every app instance."""
+    await desk.set_status(agent, AgentStatus.OFFLINE)
     await sign_in.sign_out(agent)
     return Response(status_code=204)
 

@@ -16,6 +16,7 @@ from fastapi.routing import APIRoute
 from bot.core.db import Database
 from handoff.auth import hash_password
 from handoff.console import routes
+from handoff.models import AgentStatus
 from handoff.store import agents
 from tests.support.agents import add_agent, console_settings, served_app, sign_in
 
@@ -73,6 +74,22 @@ async def test_signing_out_revokes_the_token_on_every_instance_and_route(
         # Signing in again works, on either instance.
         fresh = await sign_in(http, second, SAM)
         assert (await http.get(f"{first}/agent/inbox", headers=fresh)).status_code == 200
+
+
+async def test_signing_out_sets_the_agent_offline(
+    database: Database, two_instances: tuple[str, str]
+) -> None:
+    first, _ = two_instances
+    async with httpx.AsyncClient(timeout=30) as http:
+        headers = await sign_in(http, first, SAM)
+        available = {"status": "available"}
+        response = await http.post(f"{first}/agent/status", headers=headers, json=available)
+        assert response.status_code == 200
+        assert (await http.post(f"{first}/agent/logout", headers=headers)).status_code == 204
+    async with database.session() as session:
+        agent = await agents.agent_by_email(session=session, email=SAM)
+    assert agent is not None
+    assert agent.status is AgentStatus.OFFLINE
 
 
 async def test_a_new_password_revokes_the_old_tokens(
