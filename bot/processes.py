@@ -158,6 +158,10 @@ def action_server_spec(settings: Settings) -> ProcessSpec:
     )
 
 
+# Well inside the 15 s between the supervisor's SIGTERM and its SIGKILL.
+GRACEFUL_SHUTDOWN_SECONDS = 5
+
+
 def app_spec(settings: Settings) -> ProcessSpec:
     """The FastAPI app: channels, health, retries."""
     return ProcessSpec(
@@ -173,6 +177,11 @@ def app_spec(settings: Settings) -> ProcessSpec:
             "--port",
             str(settings.app_port),
             "--no-access-log",
+            # Open live streams (the console's server-sent events) would hold uvicorn's
+            # shutdown until the supervisor's SIGKILL, and the app's own shutdown (the jobs
+            # in hand, the database) would never run: they are cut after this long.
+            "--timeout-graceful-shutdown",
+            str(GRACEFUL_SHUTDOWN_SECONDS),
         ],
         health_url=f"http://{settings.app_host}:{settings.app_port}/webchat",
         log_path=settings.var_dir / "log" / "app.log",

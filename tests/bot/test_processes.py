@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
+import httpx
+import pytest
 import yaml
 from pydantic import SecretStr
 
+from bot.core.db import Database
 from bot.core.settings import Settings
-from bot.processes import app_environment, assistant_specs, write_rasa_config
+from bot.processes import (
+    GRACEFUL_SHUTDOWN_SECONDS,
+    Supervisor,
+    app_environment,
+    app_spec,
+    assistant_specs,
+    write_rasa_config,
+)
+from bot.schema import migrate
+from bot.testing.ports import free_port
+from tests.support.agents import add_agent, console_settings, sign_in
+from tests.support.databases import sqlite_url
 
 
 def test_rasa_config_on_embedded_sqlite(tmp_path: Path) -> None:
@@ -61,3 +77,34 @@ def test_processes_share_the_settings(tmp_path: Path) -> None:
     rasa = assistant_specs(settings, model=tmp_path / "m.tar.gz")[1]
     assert list(rasa.argv[rasa.argv.index("--interface") :][:2]) == ["--interface", "127.0.0.1"]
     assert "--enable-api" in rasa.argv
+
+
+@pytest.mark.integration
+async def test_the_app_shuts_down_cleanly_with_a_live_stream_open(tmp_path: Path) -> None:
+    # An agent's console holds a server-sent event stream open; stopping the app must not
+    # wait for it until the SIGKILL (which would skip the app's own shutdown).
+    url = sqlite_url(tmp_path)
+    await asyncio.to_thread(migrate, url)
+    database = Database(url)
+    await add_agent(database, "ana@shop.example")
+    await database.dispose()
+    settings = console_settings(tmp_path, url, app_port=free_port())
+    spec = app_spec(settings)
+    supervisor = Supervisor()
+    supervisor.start(spec)
+    try:
+        await asyncio.to_thread(supervisor.wait_healthy, spec)
+        app_url = f"http://{settings.app_host}:{settings.app_port}"
+        async with httpx.AsyncClient(timeout=30) as http:
+            headers = await sign_in(http, app_url, "ana@shop.example")
+            ticket = (await http.post(f"{app_url}/agent/events/ticket", headers=headers)).json()
+            events = f"{app_url}/agent/events"
+            async with http.stream("GET", events, params={"ticket": ticket["ticket"]}) as stream:
+                assert stream.status_code == 200
+                started = time.monotonic()
+                await asyncio.to_thread(supervisor.stop, "app")
+                stopped_after = time.monotonic() - started
+    finally:
+        supervisor.stop_all()
+    assert stopped_after < GRACEFUL_SHUTDOWN_SECONDS + 5
+    assert "Application shutdown complete" in spec.log_path.read_text()
