@@ -27,6 +27,7 @@ from threadpoolctl import threadpool_limits
 from bot.core.settings import PROJECT_ROOT
 from bot.nlp.category_training import StackedClassifier, baseline_predictions, embed, fit_stack
 from bot.nlp.embeddings import SentenceEncoder, packaged_model_path, sentence_encoder
+from bot.nlp.model_files import dump_atomically
 from bot.nlp.results import CategoryPrediction
 
 SHARED_CFPB_CSV = PROJECT_ROOT.parent / "shared" / "data" / "cfpb_complaints_train.csv"
@@ -130,7 +131,7 @@ class CategoryModel:
             "encoder_path": self.encoder_path,
             "fallback": (self.fallback.category, self.fallback.confidence),
         }
-        joblib.dump(state, path, compress=3)
+        dump_atomically(state, path, compress=3)
 
     @classmethod
     def load(cls, path: Path) -> CategoryModel:

@@ -26,6 +26,7 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from bot.core.settings import PROJECT_ROOT
 from bot.nlp.embeddings import SentenceEncoder
+from bot.nlp.model_files import dump_atomically
 from bot.nlp.results import Sentiment, SentimentLabel
 
 LABELS: tuple[SentimentLabel, ...] = ("negative", "neutral", "positive")
@@ -179,7 +180,7 @@ class SentimentModel:
             "digest": self.digest,
             "lexicon_weight": self.lexicon_weight,
         }
-        joblib.dump(state, path)
+        dump_atomically(state, path)
 
     @classmethod
     def load(cls, path: Path, encoder: SentenceEncoder) -> SentimentModel:
