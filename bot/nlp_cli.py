@@ -32,6 +32,7 @@ from bot.nlp.categories import (
 )
 from bot.nlp.embeddings import sentence_encoder
 from bot.nlp.sentiment import DATA_DIR, HELDOUT_FILE, evaluate_sentiment, load_or_train
+from bot.schema import migrate
 
 BATCH = 64
 
@@ -65,6 +66,7 @@ def nlp_verb(settings: Settings, args: argparse.Namespace) -> int:
         return train_category_model(settings, args)
     if verb == "evaluate-sentiment":
         return print_sentiment_report(settings)
+    migrate(settings.effective_database_url)  # as the store's other verbs do
     return asyncio.run(print_summary(settings, args.conversation))
 
 

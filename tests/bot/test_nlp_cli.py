@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import os
@@ -9,8 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bot.core.db import Database
 from bot.core.settings import PROJECT_ROOT
 from bot.nlp.categories import SAMPLE_CFPB_CSV
+from tests.support.databases import sqlite_url
+from tests.support.store import receive
 
 CFPB = SAMPLE_CFPB_CSV
 
@@ -95,3 +99,32 @@ def test_a_wrong_column_or_no_model_is_a_clear_error(tmp_path: Path) -> None:
     wrong = _nlp("train-categories", "--csv", str(data), "--text-column", "body", env=env)
     assert wrong.returncode == 1
     assert "body" in wrong.stderr and "narrative" in wrong.stderr
+
+
+async def test_summarize_a_stored_conversation(
+    database: Database, database_url: str, tmp_path: Path
+) -> None:
+    first = await receive(
+        database, text="My card 4111 1111 1111 1111 was charged twice for order ORD-55123."
+    )
+    await receive(database, text="I want the second payment refunded please.")
+    await receive(database, text="Third time I'm asking. This is absolutely useless.")
+    env = {"DATABASE_URL": database_url, "VAR_DIR": str(tmp_path / "var")}
+    shown = await asyncio.to_thread(
+        _nlp, "summarize", "--conversation", str(first.conversation.id), env=env
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "ORD-55123" in shown.stdout
+    assert "4111 1111 1111 1111" not in shown.stdout
+    assert "Priority: " in shown.stdout
+    missing = await asyncio.to_thread(_nlp, "summarize", "--conversation", "999999", env=env)
+    assert missing.returncode == 1
+    assert "no conversation '999999'" in missing.stderr
+
+
+def test_summarize_on_a_new_database_says_there_is_no_such_conversation(tmp_path: Path) -> None:
+    # Before the app ever ran: the schema is created, not a traceback.
+    env = {"DATABASE_URL": sqlite_url(tmp_path), "VAR_DIR": str(tmp_path / "var")}
+    shown = _nlp("summarize", "--conversation", "1", env=env)
+    assert shown.returncode == 1
+    assert shown.stderr.strip().splitlines()[-1] == "error: no conversation '1'"
