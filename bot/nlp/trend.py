@@ -26,8 +26,13 @@ class Trend:
 
     @property
     def current(self) -> float | None:
-        """The mean of the newest scores (up to three), or None with no scores."""
-        return fmean(self.recent[-3:]) if self.recent else None
+        """Where the customer stands now: the newest scores (up to three), the newest
+        weighing most (3:2:1), so that a furious last message is not averaged away by the
+        calm questions before it; None with no scores."""
+        if not self.recent:
+            return None
+        newest = self.recent[-3:]
+        return fmean(newest, weights=range(1, len(newest) + 1))
 
     @property
     def feeling(self) -> str:

@@ -14,7 +14,13 @@ def test_a_customer_getting_angrier_is_worsening() -> None:
 def test_a_customer_calming_down_is_improving() -> None:
     trend = trend_of([-0.9, -0.7, 0.1, 0.6])
     assert trend.direction == "improving"
-    assert trend.feeling == "neutral"  # the mean of the newest three is -0.0
+    assert trend.feeling == "neutral"  # the newest three, newest weighing most: +0.22
+
+
+def test_a_furious_last_message_is_not_averaged_away_by_calm_questions() -> None:
+    trend = trend_of([-0.4, -0.12, -0.01, -1.0])
+    assert trend.feeling == "strongly negative"
+    assert trend.current is not None and -0.53 < trend.current < -0.52
 
 
 def test_only_the_last_five_scores_count() -> None:
