@@ -49,10 +49,15 @@ async def take_handoff(*, session: AsyncSession, handoff_id: int, agent_id: int)
     agent = await locked_agent(session=session, agent_id=agent_id)
     if agent is None or not await has_room(session=session, agent=agent):
         return None
+    # Waits for a moment if another transaction holds the row (the NLP analysis updating
+    # its priority): skipping it would tell the agent it is gone when it is not. Once the
+    # lock is free the status is read again, so a conversation another agent took meanwhile
+    # is still refused.
     handoff = await session.scalar(
         select(Handoff)
         .where(Handoff.id == handoff_id, Handoff.status == HandoffStatus.QUEUED)
-        .with_for_update(skip_locked=True)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     if handoff is None:
         return None

@@ -11,6 +11,7 @@ from bot.core.store import audit
 from handoff.models import Handoff, HandoffStatus
 from handoff.priority import priority_at
 from handoff.store.queue import open_handoff_of
+from handoff.store.steps import locked_handoff
 
 
 async def reprioritise(
@@ -24,7 +25,10 @@ async def reprioritise(
 ) -> Handoff | None:
     """Update the conversation's waiting handoff (None if none waits); audited, which also
     refreshes the agents' consoles."""
-    handoff = await open_handoff_of(session=session, conversation_id=conversation_id)
+    found = await open_handoff_of(session=session, conversation_id=conversation_id)
+    # Locked, and its status read again under the lock: an agent taking it meanwhile keeps
+    # it where it is.
+    handoff = None if found is None else await locked_handoff(session=session, handoff_id=found.id)
     if handoff is None or handoff.status is not HandoffStatus.QUEUED:
         return None
     before = (handoff.sentiment_score, handoff.complaint_priority, handoff.queue)

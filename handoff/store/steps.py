@@ -16,7 +16,12 @@ from handoff.models import Agent, Handoff, HandoffStatus
 
 async def locked_agent(*, session: AsyncSession, agent_id: int) -> Agent | None:
     """The agent's row, locked until the transaction ends: one capacity check at a time."""
-    return await session.scalar(select(Agent).where(Agent.id == agent_id).with_for_update())
+    return await session.scalar(
+        select(Agent)
+        .where(Agent.id == agent_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
 
 
 def load_of_each_agent() -> ScalarSelect[int]:
@@ -75,4 +80,10 @@ def audit_by_agent(
 
 async def locked_handoff(*, session: AsyncSession, handoff_id: int) -> Handoff | None:
     """The handoff's row, locked until the transaction ends."""
-    return await session.scalar(select(Handoff).where(Handoff.id == handoff_id).with_for_update())
+    # populate_existing: a handoff this session loaded before is read again under the lock.
+    return await session.scalar(
+        select(Handoff)
+        .where(Handoff.id == handoff_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )

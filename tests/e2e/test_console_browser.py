@@ -92,9 +92,11 @@ async def test_an_agent_handles_a_conversation_in_the_console(
         await expect(page.locator("#insight")).to_contain_text("Priority: normal", timeout=30_000)
         await expect(page.locator("#summary")).to_contain_text("handed to people")
         # An open conversation is audited when viewed, and that is not a change that makes
-        # the console reload it again (and audit again, for ever). Once the reload that
-        # showed it has finished, the server's event stream goes a whole heartbeat without
-        # a change to announce, and meanwhile no view was added.
+        # the console reload it again (and audit again, for ever). Once the background
+        # results still on their way have been shown (a heartbeat without a change), and the
+        # reload that showed them has finished, the stream goes another whole heartbeat
+        # without a change to announce, and meanwhile no view was added.
+        await _no_change_for_a_heartbeat(stack, db)
         await wait_for(
             lambda: _reload_finished(db), timeout=10, interval=0.05, what="the console's reload"
         )
