@@ -299,6 +299,7 @@ async def test_an_upload_reaches_the_assistant_as_photo_when_it_has_no_caption(
             app_port=free_port(),
             rasa_url=rasa.url,
             action_server_url=rasa.url,
+            nlp_enabled=False,  # as the other in-process apps: no models loaded in the tests
         )
         async with serving(settings):
             app = WebchatApp(settings, database)
