@@ -100,7 +100,8 @@ class NlpModels:
     def warm_up(self) -> None:
         """Load every model now, so that the first customer's message does not wait for it."""
         scorer = self.sentiment()
-        scorer.score(["Thanks, that helps."])  # the first call also builds the tokenizer's caches
+        if not isinstance(scorer, ComprehendScorer):  # a remote service needs no warming
+            scorer.score(["Thanks, that helps."])  # the first call also sets up the tokenizer
         self.categories()
         self.summarizer()
 

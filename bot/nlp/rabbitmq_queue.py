@@ -26,7 +26,7 @@ import pika
 from huey import Huey
 from huey.storage import MemoryStorage
 from pika.adapters.blocking_connection import BlockingChannel
-from pika.exceptions import AMQPConnectionError, AMQPError
+from pika.exceptions import AMQPError
 
 T = TypeVar("T")
 MAX_PRIORITY = 10
@@ -117,7 +117,7 @@ class RabbitMQStorage(MemoryStorage):  # type: ignore[misc]
         with self._amqp_lock:
             try:
                 return operation(self._open_channel())
-            except (AMQPConnectionError, AMQPError, OSError):
+            except (AMQPError, OSError):
                 self.close()
                 return operation(self._open_channel())
 

@@ -65,6 +65,22 @@ def read_messages(paths: Sequence[Path]) -> tuple[list[str], list[SentimentLabel
     return texts, labels
 
 
+# Idioms that VADER reads word by word and so gets backwards ("thanks" is positive, so
+# "thanks for nothing" is too): the lexicon reads each as the plain word it means. The
+# embedding still sees the customer's own words.
+_IDIOMS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), meaning)
+    for pattern, meaning in (
+        (r"\b(?:thanks|thank you|thx|ty|cheers)\s+(?:for|4)\s+(?:nothing|nowt|nada)\b", "useless"),
+        (r"\bsaid no\s?(?:one|body) ever\b", "awful"),
+        (r"\byeah,?\s+right\b", "ridiculous"),
+        (r"\bwhat a (?:surprise|shock)\b", "disappointing"),
+        (r"\blove that for me\b", "awful"),
+        (r"[\U0001F644\U0001F643]", " annoyed "),  # eye roll, upside-down face
+    )
+)
+
+
 def read_idioms(text: str) -> str:
     """The text with each idiom the lexicon would get backwards replaced by its meaning."""
     for pattern, meaning in _IDIOMS:
@@ -87,22 +103,6 @@ def data_digest(paths: Sequence[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-# Idioms that VADER reads word by word and so gets backwards ("thanks" is positive, so
-# "thanks for nothing" is too): the lexicon reads each as the plain word it means. The
-# embedding still sees the customer's own words.
-_IDIOMS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern, re.IGNORECASE), meaning)
-    for pattern, meaning in (
-        (r"\b(?:thanks|thank you|thx|ty|cheers)\s+(?:for|4)\s+(?:nothing|nowt|nada)\b", "useless"),
-        (r"\bsaid no\s?(?:one|body) ever\b", "awful"),
-        (r"\byeah,?\s+right\b", "ridiculous"),
-        (r"\bwhat a (?:surprise|shock)\b", "disappointing"),
-        (r"\blove that for me\b", "awful"),
-        (r"[\U0001F644\U0001F643]", " annoyed "),  # eye roll, upside-down face
-    )
-)
-
-
 class Lexicon:
     """VADER, whose lexicon ships in its package, with a few customer-service idioms read
     as what they mean; thread-safe (it keeps no state)."""
@@ -113,7 +113,8 @@ class Lexicon:
         self._analyzer = SentimentIntensityAnalyzer()
 
     def scores(self, text: str) -> dict[str, float]:
-        """VADER's neg/neu/pos proportions and its compound score (-1..1)."""
+        """VADER's neg/neu/pos proportions and its compound score (-1..1), the idioms read
+        as what they mean."""
         return cast(dict[str, float], self._analyzer.polarity_scores(read_idioms(text)))
 
     def sentiment(self, text: str) -> Sentiment:

@@ -39,7 +39,7 @@ def console_settings(tmp_path: Path, database_url: str, **updates: Any) -> Setti
         "rasa_token": SecretStr(secrets.token_hex(8)),
         "agent_token_secret": SecretStr("console-test-secret"),
         "log_level": "WARNING",
-        # The NLP models would load in this process on the first message: off unless asked.
+        # The NLP models would load in this process as the app starts: off unless asked.
         "nlp_enabled": False,
     }
     return Settings(**(defaults | updates))

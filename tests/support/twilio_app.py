@@ -100,7 +100,7 @@ def app_settings(tmp: Path, database_url: str, twilio: FakeTwilio, **updates: An
         "public_url": "",
         "retry_interval_seconds": 3600.0,
         "log_level": "WARNING",
-        # The NLP models would load in this process on the first message: off unless asked.
+        # The NLP models would load in this process as the app starts: off unless asked.
         "nlp_enabled": False,
     }
     return Settings(**(values | updates))

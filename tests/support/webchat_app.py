@@ -90,7 +90,7 @@ async def webchat_app(
         rasa_url=f"http://127.0.0.1:{free_port()}",
         action_server_url=f"http://127.0.0.1:{free_port()}",
         retry_interval_seconds=60.0,
-        # The NLP models would load in this process on the first message: off unless asked.
+        # The NLP models would load in this process as the app starts: off unless asked.
         **({"nlp_enabled": False} | updates),
     )
     async with serving(settings):
