@@ -68,3 +68,13 @@ async def wait_until_handled(imap: DovecotServer, *uids: int) -> None:
         return all("\\Seen" in flags.get(uid, set()) for uid in uids)
 
     await wait_for(handled, timeout=MAIL_TIMEOUT, what=f"mails {uids} handled by the poller")
+
+
+async def wait_until_all_seen(imap: DovecotServer) -> None:
+    """Wait until every mail in the inbox is flagged \\Seen by the app's poller."""
+
+    async def handled() -> bool:
+        flags = await asyncio.to_thread(imap.flags_of_all)
+        return bool(flags) and all("\\Seen" in f for f in flags)
+
+    await wait_for(handled, timeout=MAIL_TIMEOUT, what="every mail in the inbox handled")
