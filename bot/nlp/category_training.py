@@ -2,6 +2,9 @@
 
 Base models, each on its own view of the text:
 - word TF-IDF (1-2 grams, the whole narrative) and a linear SVM;
+- which of those word n-grams a narrative has at all, weighted by how much more often each
+  appears in a category than in the others, and a logistic regression per category
+  (NB-SVM: Wang and Manning, "Baselines and Bigrams", 2012);
 - character TF-IDF (2-5 grams inside words) and a linear SVM;
 - the MiniLM embedding of the narrative's first 256 word pieces, read by an RBF SVM and by
   its 25 nearest training narratives (cosine).
@@ -10,15 +13,22 @@ out-of-fold scores (5 folds), so it sees how far each base model can be trusted 
 that model was not fitted on.
 
 On the CFPB narratives each view alone reaches 0.79-0.82 accuracy; stacked they gain
-because they make different mistakes. Which views to stack and the combiner's
-regularisation were chosen by cross-validation on the training part only. Embedding the
-text is most of the training time, so it is done once per text and shared by the
-evaluation and the final fit; the base models' fits run in parallel threads.
+because they make different mistakes. The NB-SVM view alone is no better than the TF-IDF SVM
+(0.81), yet adding it to the stack raised cross-validated accuracy by 0.3 points: it weighs
+rare, category-specific n-grams that TF-IDF's normalisation dilutes.
+
+Which views to stack and the combiner's regularisation were chosen by cross-validation on
+the training part only. Embedding the text is most of the training time, so it is done once
+per text and shared by the evaluation and the final fit; the base models' fits run in
+parallel threads.
 
 Tried on a validation part of the training data and not kept (none moved 5-fold
 cross-validated accuracy by more than 0.1 point): embeddings of the whole narrative (the mean
 over 180-word windows; about twice the embedding time), complement naive Bayes, logistic
-regression, nearest neighbours on the TF-IDF vectors and word 1-3-gram views.
+regression, nearest neighbours on the TF-IDF vectors, word 1-3-gram views, NB-SVM on
+character n-grams, the mean-pooled outputs of several MiniLM layers side by side, and
+fine-tuning MiniLM's top two layers (0.80 alone after two epochs at 7 minutes each: not worth
+its cost on two cores).
 """
 
 from __future__ import annotations
@@ -30,8 +40,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+import scipy.sparse as sp
 from joblib import Parallel, delayed
 from numpy.typing import NDArray
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
@@ -47,6 +59,8 @@ from bot.nlp.embeddings import SentenceEncoder
 WORD_C = 0.5
 CHAR_C = 0.5
 EMBEDDING_C = 3.0
+NB_SVM_C = 1.0
+NB_SMOOTHING = 1.0
 NEIGHBOURS = 25
 COMBINER_C = 0.03
 PROBABILITY_FLOOR = 1e-3
@@ -137,10 +151,64 @@ class StackedClassifier:
         return probabilities
 
 
+class LogCountRatioClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+    """NB-SVM: per category, a logistic regression on which n-grams a text has, each scaled
+    by the log of how much more often texts of that category have it than other texts.
+
+    Reads any non-negative document-term rows (the word TF-IDF rows here) as presence."""
+
+    def __init__(self, C: float = NB_SVM_C, smoothing: float = NB_SMOOTHING) -> None:
+        self.C = C
+        self.smoothing = smoothing
+
+    def fit(self, x: Any, y: Sequence[str]) -> LogCountRatioClassifier:
+        """Learn one weighted logistic regression per category (one against the rest)."""
+        labels = np.asarray(y)
+        present = _presence(x)
+        self.classes_ = np.unique(labels)
+        weights, intercepts = [], []
+        for label in self.classes_:
+            mine = labels == label
+            ratio = self._log_count_ratio(present, mine)
+            model = LogisticRegression(C=self.C, solver="liblinear", max_iter=2000)
+            model.fit(present @ sp.diags(ratio), mine)
+            # (presence * ratio) . w is presence . (ratio * w): keep one weight row per label.
+            weights.append((ratio * model.coef_[0]).astype(np.float32))
+            intercepts.append(float(model.intercept_[0]))
+        self.coef_ = np.vstack(weights)
+        self.intercept_ = np.asarray(intercepts)
+        return self
+
+    def decision_function(self, x: Any) -> Scores:
+        """One score per row and category (higher: more likely that category)."""
+        products = _presence(x) @ self.coef_.T.astype(np.float64)
+        scores: Scores = np.asarray(products) + self.intercept_
+        return scores
+
+    def predict(self, x: Any) -> NDArray[np.str_]:
+        """The highest-scoring category of each row."""
+        picked: NDArray[np.str_] = self.classes_[self.decision_function(x).argmax(axis=1)]
+        return picked
+
+    def _log_count_ratio(self, present: Any, mine: NDArray[np.bool_]) -> NDArray[np.float64]:
+        inside = np.asarray(present[mine].sum(axis=0)).ravel() + self.smoothing
+        outside = np.asarray(present[~mine].sum(axis=0)).ravel() + self.smoothing
+        ratio: NDArray[np.float64] = np.log((inside / inside.sum()) / (outside / outside.sum()))
+        return ratio
+
+
+def _presence(x: Any) -> Any:
+    # 1 where a document has the term, whatever its weight.
+    matrix = sp.csr_matrix(x, dtype=np.float64, copy=True)
+    matrix.data = (matrix.data > 0).astype(np.float64)
+    return matrix
+
+
 def base_models(seed: int) -> list[tuple[Source, Callable[[], Any]]]:
     """Each base model (a new, unfitted one per call) and the features it reads."""
     return [
         ("words", lambda: LinearSVC(C=WORD_C, random_state=seed)),
+        ("words", lambda: LogCountRatioClassifier(C=NB_SVM_C)),
         ("chars", lambda: LinearSVC(C=CHAR_C, random_state=seed)),
         ("embedding", lambda: SVC(C=EMBEDDING_C, kernel="rbf", gamma="scale", cache_size=500)),
         (
