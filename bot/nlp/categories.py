@@ -8,6 +8,8 @@ labelled with one of 8 financial products. How the model works: `bot.nlp.categor
 from __future__ import annotations
 
 import csv
+import dataclasses
+import json
 import math
 import sys
 import threading
@@ -38,6 +40,8 @@ CFPB_CSV = SHARED_CFPB_CSV if SHARED_CFPB_CSV.exists() else SAMPLE_CFPB_CSV
 CFPB_TEXT_COLUMN = "Consumer complaint narrative"
 CFPB_LABEL_COLUMN = "Product"
 MODEL_FILE = "categories.joblib"
+# The held-out figures of the training run that made the model, beside it.
+REPORT_FILE = "categories.report.json"
 # Written into the saved file; a file of another format is refused, not misread.
 FILE_FORMAT = "categories/1"
 
@@ -45,6 +49,11 @@ FILE_FORMAT = "categories/1"
 def model_file(models_dir: Path) -> Path:
     """Where the category model lives in `models_dir`."""
     return models_dir / MODEL_FILE
+
+
+def report_file(models_dir: Path) -> Path:
+    """Where the training report of the category model in `models_dir` lives."""
+    return models_dir / REPORT_FILE
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,21 @@ class CategoryReport:
     test_size: int
     labels: list[str]
     seconds: float
+    # The file the model was trained on, by name ("" when not trained from a file).
+    source: str = ""
+
+    def save(self, path: Path) -> None:
+        """Write the report as JSON (atomically: a reader never sees half of it)."""
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n", "utf-8")
+        partial.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> CategoryReport | None:
+        """The report saved at `path`, or None when there is none."""
+        if not path.exists():
+            return None
+        return cls(**json.loads(path.read_text("utf-8")))
 
     def lines(self) -> list[str]:
         """Readable lines for the CLI and the benchmark."""
@@ -228,7 +252,9 @@ def train_from_csv(
     """Train on a labelled CSV and save the model in `models_dir` (the training command)."""
     texts, labels = read_labelled_csv(path, text_column=text_column, label_column=label_column)
     model, report = train_categories(texts, labels, encoder=encoder or sentence_encoder())
+    report = dataclasses.replace(report, source=path.name)
     model.save(model_file(models_dir))
+    report.save(report_file(models_dir))
     return report
 
 
